@@ -1,0 +1,55 @@
+# Headway — every target installs what it needs (Python packages into .venv,
+# Kubernetes binaries into the cache outside the repo) on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CLUSTER_KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
+export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/hack
+
+.PHONY: help venv binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test
+
+help:
+	@echo "make demo          the main job, end to end on the local cluster"
+	@echo "make test          every test (lint, types, unit, e2e on the local cluster)"
+	@echo "make cluster-up    start the local cluster (.cluster/kubeconfig)"
+	@echo "make cluster-down  stop it"
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+binaries:
+	bash hack/build-k8s.sh
+
+cluster-up: $(STAMP)
+	$(PY) -m localcluster up
+
+cluster-down: $(STAMP)
+	$(PY) -m localcluster down
+
+cluster-status: $(STAMP)
+	$(PY) -m localcluster status
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check operator hack tests
+	$(VENV)/bin/ruff format --check operator hack tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+# The e2e fixture starts the local cluster when it is not running (and stops it
+# afterwards), or uses HEADWAY_TEST_KUBECONFIG.
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+test: lint typecheck
+	$(PY) -m pytest tests

@@ -1,0 +1,149 @@
+"""A small JSON client for the Kubernetes API, on the official client's transport.
+
+The official ``kubernetes`` package reads any kubeconfig (tokens, client
+certificates, exec plugins) and signs requests; this wrapper sends plain dicts
+and returns plain dicts, so callers are not tied to the generated models.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+JSON = dict[str, Any]
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    """An API request failed; ``status`` is the HTTP status (0 when none came back)."""
+
+    def __init__(self, status: int, method: str, path: str, body: str) -> None:
+        self.status = status
+        self.body = body
+        try:
+            message = json.loads(body).get("message", body)
+        except ValueError:
+            message = body
+        super().__init__(f"{method} {path}: {status} {message}")
+
+
+class Kube:
+    """JSON requests against one API server, authenticated as in ``kubeconfig``."""
+
+    def __init__(self, kubeconfig: Path | str) -> None:
+        self.kubeconfig = Path(kubeconfig)
+        self.api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+
+    @property
+    def host(self) -> str:
+        return str(self.api.configuration.host)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] | None = 30,
+    ) -> Any:
+        params = [
+            (k, str(v).lower() if isinstance(v, bool) else v) for k, v in (query or {}).items()
+        ]
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        method_, url, headers_, body_, _ = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=params,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            return self.api.call_api(method_, url, headers_, body_, _request_timeout=timeout)
+        except client.ApiException as error:
+            raise KubeError(
+                error.status or 0, method, path, str(error.body or error.reason)
+            ) from None
+
+    def request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> JSON:
+        response = self._send(method, path, body, **kwargs)
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise KubeError(response.status, method, path, data.decode(errors="replace"))
+        return json.loads(data) if data else {}
+
+    def get(self, path: str, **query: Any) -> JSON:
+        return self.request("GET", path, query=query)
+
+    def find(self, path: str) -> JSON | None:
+        """GET, but None when the object does not exist."""
+        try:
+            return self.get(path)
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def create(self, path: str, body: JSON) -> JSON:
+        return self.request("POST", path, body)
+
+    def replace(self, path: str, body: JSON) -> JSON:
+        return self.request("PUT", path, body)
+
+    def patch(self, path: str, body: JSON, content_type: str = MERGE_PATCH) -> JSON:
+        return self.request("PATCH", path, body, content_type=content_type)
+
+    def delete(self, path: str, body: JSON | None = None, **query: Any) -> JSON | None:
+        """DELETE; None when the object was already gone."""
+        try:
+            return self.request("DELETE", path, body, query=query)
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def stream_text(self, path: str, **query: Any) -> Iterator[str]:
+        """Lines of a streaming text response, e.g. ``.../log?follow=true``."""
+        response = self._send("GET", path, query=query, timeout=None)
+        if not 200 <= response.status < 300:
+            raise KubeError(response.status, "GET", path, response.read().decode(errors="replace"))
+        for line in response.response.stream(amt=None):
+            yield line.decode(errors="replace")
+
+    def watch(self, path: str, timeout_seconds: int = 60, **query: Any) -> Iterator[JSON]:
+        """Watch events (``{"type", "object"}``) of a collection, for up to ``timeout_seconds``."""
+        query = {
+            **query,
+            "watch": True,
+            "timeoutSeconds": timeout_seconds,
+            "allowWatchBookmarks": True,
+        }
+        response = self._send("GET", path, query=query, timeout=(10, timeout_seconds + 10))
+        if not 200 <= response.status < 300:
+            raise KubeError(response.status, "GET", path, response.read().decode(errors="replace"))
+        buffer = b""
+        for chunk in response.response.stream(amt=None, decode_content=True):
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    yield json.loads(line)
+
+
+def path_of(
+    api_version: str, plural: str, namespace: str | None = None, name: str | None = None
+) -> str:
+    """The REST path of a collection or object: ``path_of("v1", "pods", "ns", "p")``."""
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    if namespace:
+        base += f"/namespaces/{urllib.parse.quote(namespace)}"
+    base += f"/{plural}"
+    return f"{base}/{urllib.parse.quote(name)}" if name else base
