@@ -13,39 +13,14 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from localcluster import cluster as localcluster
-from localcluster.faults import Faults
 from localcluster.kube import Kube
 from localcluster.layout import TEST_USERS, Layout
-
-
-@dataclass
-class Cluster:
-    """The cluster under test, as the admin, with the test users' kubeconfigs."""
-
-    kubeconfig: Path
-    kube: Kube
-    users: dict[str, Path]
-    local: bool
-    layout: Layout
-
-    def as_user(self, user: str) -> Kube:
-        return Kube(self.users[user])
-
-    @property
-    def faults(self) -> Faults:
-        return Faults(self.layout)
-
-    @property
-    def kubectl(self) -> str:
-        if self.local:
-            return str(self.layout.bin_link / "kubectl")
-        return "kubectl"
+from support import Cluster
 
 
 @pytest.fixture(scope="session")

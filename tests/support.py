@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
+
+from localcluster.faults import Faults
+from localcluster.kube import Kube
+from localcluster.layout import Layout
 
 T = TypeVar("T")
 
@@ -29,3 +35,27 @@ def wait_for(
     raise WaitTimeoutError(
         f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}"
     )
+
+
+@dataclass
+class Cluster:
+    """The cluster under test, as the admin, with the test users' kubeconfigs."""
+
+    kubeconfig: Path
+    kube: Kube
+    users: dict[str, Path]
+    local: bool
+    layout: Layout
+
+    def as_user(self, user: str) -> Kube:
+        return Kube(self.users[user])
+
+    @property
+    def faults(self) -> Faults:
+        return Faults(self.layout)
+
+    @property
+    def kubectl(self) -> str:
+        if self.local:
+            return str(self.layout.bin_link / "kubectl")
+        return "kubectl"
