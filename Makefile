@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
 export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/hack
 
-.PHONY: help venv binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test
+.PHONY: help venv binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench-cluster
 
 help:
 	@echo "make demo          the main job, end to end on the local cluster"
@@ -53,3 +53,6 @@ e2e: $(STAMP)
 
 test: lint typecheck
 	$(PY) -m pytest tests
+
+bench-cluster: $(STAMP)
+	$(PY) bench/cluster_up.py

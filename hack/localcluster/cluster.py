@@ -8,6 +8,7 @@ and the kubelets stop the pods' processes they started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import functools
 import os
@@ -89,7 +90,9 @@ def ensure_credentials(layout: Layout) -> None:
         pki.issue(
             ca, "kube-apiserver-kubelet-client", now, client=True, organizations=("system:masters",)
         ).write(layout.pki, "apiserver-kubelet-client")
-        pki.issue(ca, "front-proxy-client", now, client=True).write(layout.pki, "front-proxy-client")
+        pki.issue(ca, "front-proxy-client", now, client=True).write(
+            layout.pki, "front-proxy-client"
+        )
         for component in ("kube-controller-manager", "kube-scheduler"):
             pki.issue(
                 ca, component, now, server=True, dns_names=("localhost",), ip_addresses=(HOST,)
@@ -160,11 +163,11 @@ def _pid_file(layout: Layout, name: str) -> Path:
 
 def running_pid(layout: Layout, name: str) -> int | None:
     """The pid of component ``name`` if it is alive, else None."""
-    path = _pid_file(layout, name)
     try:
-        pid = int(path.read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pid = int(_pid_file(layout, name).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not _alive(pid):
         return None
     # A recycled pid belongs to another program: check the command line mentions us.
     try:
@@ -172,6 +175,17 @@ def running_pid(layout: Layout, name: str) -> int | None:
     except FileNotFoundError:
         return None
     return pid if str(layout.root).encode() in cmdline else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (exited, not yet reaped) counts as dead."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _start(layout: Layout, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
@@ -292,14 +306,14 @@ def up(layout: Layout) -> None:
             # API server through KUBERNETES_SERVICE_HOST, which the kubelet sets to it.
             "--endpoint-reconciler-type=none",
             # Request-header authentication, as kubeadm configures it for aggregated APIs.
-        f"--requestheader-client-ca-file={p}/ca.crt",
-        "--requestheader-allowed-names=front-proxy-client",
-        "--requestheader-username-headers=X-Remote-User",
-        "--requestheader-group-headers=X-Remote-Group",
-        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-        f"--proxy-client-cert-file={p}/front-proxy-client.crt",
-        f"--proxy-client-key-file={p}/front-proxy-client.key",
-        "--allow-privileged=true",
+            f"--requestheader-client-ca-file={p}/ca.crt",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={p}/front-proxy-client.crt",
+            f"--proxy-client-key-file={p}/front-proxy-client.key",
+            "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
         ],
@@ -428,15 +442,15 @@ def down(layout: Layout) -> None:
 
 
 def _stop(pid: int, grace: float = 15.0) -> None:
-    os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             return
         time.sleep(0.1)
-    os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def status(layout: Layout) -> int:
