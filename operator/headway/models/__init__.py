@@ -1,0 +1,1 @@
+"""Pydantic models of Headway's resources; the CRDs under ``crds/`` are generated from them."""

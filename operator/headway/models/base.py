@@ -1,0 +1,52 @@
+"""Shared model configuration: camelCase on the wire, snake_case in Python."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic.alias_generators import to_camel
+from typing_extensions import Annotated
+
+GROUP = "headway.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+def rfc3339(moment: datetime.datetime) -> str:
+    """Kubernetes' timestamp form: UTC, second precision, a trailing Z."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Time = Annotated[AwareDatetime, PlainSerializer(rfc3339, return_type=str)]
+
+
+class Spec(BaseModel):
+    """A user-written object: unknown fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Status(BaseModel):
+    """An operator-written object: tolerant of fields a newer operator added."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Condition(Status):
+    """A Kubernetes-style condition."""
+
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    last_transition_time: Time | None = None
+    observed_generation: int | None = None

@@ -1,0 +1,84 @@
+"""The Execution resource: one run of a Workflow, and everything learnt while running it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from headway.models.base import Condition, Spec, Status, Time
+from headway.models.workflow import WorkflowSpec
+
+ExecutionPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Blocked", "Paused"]
+TaskPhase = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed", "Blocked"]
+OutputsSource = Literal["Job", "Provided"]
+
+
+class WorkflowRef(Spec):
+    name: str = Field(min_length=1)
+
+
+class AutoRecovery(Spec):
+    """Automatic recovery of stalls: failures of the engine, not of the task."""
+
+    max_attempts: int = Field(5, ge=0, description="New attempts per task after stalls.")
+    stall_timeout_seconds: int = Field(300, ge=1, description="How long a pod may sit Pending.")
+
+
+class ExecutionSpec(Spec):
+    """Run a Workflow, named (``workflowRef``) or inline (``workflow``), with parameters."""
+
+    workflow_ref: WorkflowRef | None = None
+    workflow: WorkflowSpec | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    auto_recovery: AutoRecovery = Field(default_factory=AutoRecovery)
+
+    @model_validator(mode="after")
+    def _one_workflow(self) -> ExecutionSpec:
+        if (self.workflow_ref is None) == (self.workflow is None):
+            raise ValueError("set exactly one of workflowRef and workflow")
+        return self
+
+
+class TaskStatus(Status):
+    phase: TaskPhase = "Pending"
+    attempts: int = 0
+    job: str | None = None
+    outputs: dict[str, Any] | None = None
+    outputs_source: OutputsSource | None = None
+    idempotency_key: str | None = None
+    started_at: Time | None = None
+    finished_at: Time | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    auto_recoveries: int = 0
+    next_attempt_at: Time | None = Field(None, description="When a Retrying task starts again.")
+
+
+class HistoryEntry(Status):
+    time: Time
+    event: str
+    task: str | None = None
+    attempt: int | None = None
+    by: str | None = None
+    request: str | None = None
+    message: str | None = None
+
+
+class RecoveryState(Status):
+    last_token: str | None = Field(None, description="Last handled headway.dev/recover value.")
+
+
+class ExecutionStatus(Status):
+    phase: ExecutionPhase | None = None
+    progress: str | None = None
+    started_at: Time | None = None
+    finished_at: Time | None = None
+    workflow: WorkflowSpec | None = Field(None, description="The resolved spec, fixed at start.")
+    params: dict[str, str] | None = Field(None, description="Resolved parameters, fixed at start.")
+    tasks: dict[str, TaskStatus] = Field(default_factory=dict)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    recovery: RecoveryState | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None

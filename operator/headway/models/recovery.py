@@ -1,0 +1,36 @@
+"""The RecoveryRequest resource: an audited, RBAC-controlled recovery of an Execution."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from headway.models.base import Spec, Status, Time
+
+RecoveryMode = Literal["Flow", "Step", "ProvideOutputs"]
+RecoveryPhase = Literal["Pending", "Applied", "Succeeded", "Failed", "Rejected"]
+
+
+class ExecutionRef(Spec):
+    name: str = Field(min_length=1)
+
+
+class RecoveryRequestSpec(Spec):
+    """Flow: rerun the target(s) and everything downstream. Step: rerun one task only.
+    ProvideOutputs: accept the given outputs for a Failed or Blocked task."""
+
+    execution_ref: ExecutionRef
+    mode: RecoveryMode = "Flow"
+    task: str | None = None
+    outputs: dict[str, Any] | None = None
+    update_execution_phase: bool = False
+
+
+class RecoveryRequestStatus(Status):
+    phase: RecoveryPhase | None = None
+    requested_by: str | None = None
+    message: str | None = None
+    applied_at: Time | None = None
+    completed_at: Time | None = None
+    tasks: list[str] | None = Field(None, description="The tasks the recovery reset.")
