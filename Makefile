@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
 export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/hack
 
-.PHONY: help venv binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench-cluster
+.PHONY: help venv binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench-cluster crds install-crds operator demo
 
 help:
 	@echo "make demo          the main job, end to end on the local cluster"
@@ -56,3 +56,17 @@ test: lint typecheck
 
 bench-cluster: $(STAMP)
 	$(PY) bench/cluster_up.py
+
+# --- the operator -------------------------------------------------------------------------
+KUBECONFIG ?= $(CLUSTER_KUBECONFIG)
+export KUBECONFIG
+WEBHOOK_PORT ?= 9443
+
+crds: $(STAMP)
+	$(PY) -m headway crds crds
+
+install-crds: $(STAMP)
+	$(PY) -m headway install-crds
+
+operator: $(STAMP) install-crds
+	$(PY) -m headway operator --webhook-port $(WEBHOOK_PORT) --webhook-cert-dir $(CURDIR)/.cluster/webhook

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from headway.shell.kube import Kube
 from localcluster import cluster as localcluster
-from localcluster.kube import Kube
 from localcluster.layout import TEST_USERS, Layout
 from support import Cluster
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from headway.shell.kube import Kube
 from localcluster.faults import Faults
-from localcluster.kube import Kube
 from localcluster.layout import Layout
 
 T = TypeVar("T")

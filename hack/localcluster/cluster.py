@@ -23,7 +23,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from localcluster import kubeconfig, pki
+from headway import certs as pki
+from localcluster import kubeconfig
 from localcluster.layout import ADMIN_USER, HOST, REPO_ROOT, TEST_USERS, Layout
 
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-k8s.sh"
@@ -389,7 +390,9 @@ def up(layout: Layout) -> None:
             ],
             env={
                 "PYTHONPATH": os.pathsep.join(
-                    filter(None, [hack_dir, os.environ.get("PYTHONPATH")])
+                    filter(
+                        None, [hack_dir, str(REPO_ROOT / "operator"), os.environ.get("PYTHONPATH")]
+                    )
                 )
             },
         )

@@ -1,4 +1,4 @@
-"""``python -m headway operator`` runs the operator; ``python -m headway crds DIR`` writes the CRDs."""
+"""The ``headway`` command: ``operator`` runs the operator, ``crds DIR`` writes the CRDs."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     crds = commands.add_parser("crds", help="write the CRDs generated from the models")
     crds.add_argument("directory", type=Path)
-    operator = commands.add_parser("operator", help="run the operator in the foreground")
-    operator.add_argument("--namespace", action="append", default=[],
-                          help="watch only these namespaces (default: all)")
-    operator.add_argument("--webhook-port", type=int, default=None,
-                          help="serve the admission webhooks on this port (default: none)")
-    operator.add_argument("--webhook-host", default="127.0.0.1",
-                          help="address the API server uses to reach the webhooks")
+    install = commands.add_parser("install-crds", help="apply the CRDs and wait until established")
+    install.add_argument("--kubeconfig", default=None)
+    op = commands.add_parser("operator", help="run the operator in the foreground")
+    op.add_argument(
+        "--namespace", action="append", default=[], help="watch only these (default: all)"
+    )
+    op.add_argument("--webhook-port", type=int, default=None, help="serve admission webhooks here")
+    op.add_argument("--webhook-host", default="127.0.0.1", help="where the API server reaches them")
+    op.add_argument("--webhook-cert-dir", type=Path, default=None, help="ca.crt, tls.crt, tls.key")
+    op.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, in-cluster, ~/.kube")
     args = parser.parse_args(argv)
     if args.command == "crds":
         from headway.models.crd import write_all
@@ -26,10 +29,21 @@ def main(argv: list[str] | None = None) -> int:
         for path in write_all(args.directory):
             print(path)
         return 0
+    if args.command == "install-crds":
+        from headway.shell.install import install_crds
+        from headway.shell.kube import Kube
+
+        install_crds(Kube(args.kubeconfig))
+        return 0
     from headway.handlers.main import run
 
-    return run(namespaces=args.namespace, webhook_port=args.webhook_port,
-               webhook_host=args.webhook_host)
+    return run(
+        namespaces=args.namespace,
+        webhook_port=args.webhook_port,
+        webhook_host=args.webhook_host,
+        webhook_dir=args.webhook_cert_dir,
+        kubeconfig=args.kubeconfig,
+    )
 
 
 if __name__ == "__main__":

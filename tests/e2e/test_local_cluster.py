@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from headway.shell.kube import KubeError, path_of
 from localcluster import cluster as localcluster
-from localcluster.kube import KubeError, path_of
 from support import Cluster, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from localcluster.kube import Kube, KubeError, path_of
+from headway.shell.kube import Kube, KubeError, path_of
 from localcluster.kubelet.status import HOST_IP, timestamp
 from localcluster.kubelet.worker import PodWorker
 

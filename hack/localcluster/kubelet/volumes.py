@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from localcluster.kube import Kube, KubeError, path_of
+from headway.shell.kube import Kube, KubeError, path_of
 from localcluster.kubelet.podenv import EnvError, field_value
 
 JSON = dict[str, Any]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localcluster.kube import KubeError, path_of
+from headway.shell.kube import KubeError, path_of
 from localcluster.kubelet import podenv, runtime
 from localcluster.kubelet.status import ContainerState, PodState, pod_status, timestamp
 from localcluster.kubelet.volumes import VolumeError, Volumes, read_source

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
-from typing_extensions import Annotated
 
 GROUP = "headway.dev"
 VERSION = "v1alpha1"

@@ -22,8 +22,20 @@ from headway.models.workflow import WorkflowSpec, WorkflowStatus
 
 JSON = dict[str, Any]
 CATEGORY = "headway"
-KEEP = ("type", "description", "enum", "format", "pattern", "minimum", "maximum", "minLength",
-        "maxLength", "minItems", "maxItems", "x-kubernetes-validations")
+KEEP = (
+    "type",
+    "description",
+    "enum",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "x-kubernetes-validations",
+)
 
 
 def structural(schema: JSON, defs: dict[str, JSON]) -> JSON:
@@ -85,26 +97,56 @@ class Kind:
 AGE = ("Age", "date", ".metadata.creationTimestamp")
 KINDS = (
     Kind(
-        "Workflow", "workflows", ("wf",), WorkflowSpec, WorkflowStatus,
-        (("Tasks", "integer", ".status.taskCount"),
-         ("Ready", "string", ".status.conditions[?(@.type=='Ready')].status"), AGE),
+        "Workflow",
+        "workflows",
+        ("wf",),
+        WorkflowSpec,
+        WorkflowStatus,
+        (
+            ("Tasks", "integer", ".status.taskCount"),
+            ("Ready", "string", ".status.conditions[?(@.type=='Ready')].status"),
+            AGE,
+        ),
     ),
     Kind(
-        "Execution", "executions", ("exe", "exec"), ExecutionSpec, ExecutionStatus,
+        "Execution",
+        "executions",
+        ("exe", "exec"),
+        ExecutionSpec,
+        ExecutionStatus,
         (("Phase", "string", ".status.phase"), ("Progress", "string", ".status.progress"), AGE),
-        ({"rule": "has(self.workflowRef) != has(self.workflow)",
-          "message": "set exactly one of workflowRef and workflow"},),
+        (
+            {
+                "rule": "has(self.workflowRef) != has(self.workflow)",
+                "message": "set exactly one of workflowRef and workflow",
+            },
+        ),
     ),
     Kind(
-        "RecoveryRequest", "recoveryrequests", ("rr",), RecoveryRequestSpec, RecoveryRequestStatus,
-        (("Execution", "string", ".spec.executionRef.name"), ("Mode", "string", ".spec.mode"),
-         ("Task", "string", ".spec.task"), ("Phase", "string", ".status.phase"),
-         ("By", "string", ".status.requestedBy"), AGE),
-        ({"rule": "self.mode == 'Flow' || has(self.task)",
-          "message": "task is required for Step and ProvideOutputs"},
-         {"rule": "self.mode != 'ProvideOutputs' || has(self.outputs)",
-          "message": "outputs are required for ProvideOutputs"},
-         {"rule": "self == oldSelf", "message": "a RecoveryRequest's spec cannot be changed"}),
+        "RecoveryRequest",
+        "recoveryrequests",
+        ("rr",),
+        RecoveryRequestSpec,
+        RecoveryRequestStatus,
+        (
+            ("Execution", "string", ".spec.executionRef.name"),
+            ("Mode", "string", ".spec.mode"),
+            ("Task", "string", ".spec.task"),
+            ("Phase", "string", ".status.phase"),
+            ("By", "string", ".status.requestedBy"),
+            AGE,
+        ),
+        (
+            {
+                "rule": "self.mode == 'Flow' || has(self.task)",
+                "message": "task is required for Step and ProvideOutputs",
+            },
+            {
+                "rule": "self.mode != 'ProvideOutputs' || has(self.outputs)",
+                "message": "outputs are required for ProvideOutputs",
+            },
+            {"rule": "self == oldSelf", "message": "a RecoveryRequest's spec cannot be changed"},
+        ),
     ),
 )
 
@@ -159,7 +201,8 @@ def render_all() -> dict[str, str]:
     """File name -> YAML text of every CRD."""
     header = "# Generated from operator/headway/models by `make crds`. Do not edit.\n"
     return {
-        f"{kind.plural}.{GROUP}.yaml": header + yaml.safe_dump(crd(kind), sort_keys=False, width=100)
+        f"{kind.plural}.{GROUP}.yaml": header
+        + yaml.safe_dump(crd(kind), sort_keys=False, width=100)
         for kind in KINDS
     }
 

@@ -8,6 +8,7 @@ and returns plain dicts, so callers are not tied to the generated models.
 from __future__ import annotations
 
 import json
+import os
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,9 +36,16 @@ class KubeError(Exception):
 class Kube:
     """JSON requests against one API server, authenticated as in ``kubeconfig``."""
 
-    def __init__(self, kubeconfig: Path | str) -> None:
-        self.kubeconfig = Path(kubeconfig)
-        self.api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    def __init__(self, kubeconfig: Path | str | None = None) -> None:
+        """From ``kubeconfig``; else ``$KUBECONFIG``; else the in-cluster service account;
+        else ``~/.kube/config``."""
+        path = kubeconfig or os.environ.get("KUBECONFIG")
+        if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            self.api = client.ApiClient(configuration)
+        else:
+            self.api = config.new_client_from_config(config_file=str(path) if path else None)  # type: ignore[no-untyped-call]
 
     @property
     def host(self) -> str:

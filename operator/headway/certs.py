@@ -1,4 +1,5 @@
-"""Certificates and keys for the local cluster, made with ``cryptography``.
+"""Certificates and keys, made with ``cryptography``: the local cluster's PKI and the
+operator's self-made webhook certificates.
 
 One self-signed CA signs every serving and client certificate; the service
 account signing key is a separate RSA key pair, as on a kubeadm cluster.

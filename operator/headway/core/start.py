@@ -1,0 +1,75 @@
+"""Starting an Execution: resolve its workflow and parameters, snapshot them into status.
+
+An Execution that cannot start (its Workflow is missing or invalid, a parameter
+is unknown or missing) gets ``Ready=False`` with a message naming the problem,
+and no Job is created.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from headway.core.spec import resolve_params, workflow_problems
+from headway.models.base import Condition
+from headway.models.execution import ExecutionSpec, ExecutionStatus, HistoryEntry, TaskStatus
+from headway.models.workflow import WorkflowSpec
+
+
+def set_condition(conditions: list[Condition], new: Condition) -> list[Condition]:
+    """Replace the condition of its type; keep the transition time if the status is the same."""
+    old = next((c for c in conditions if c.type == new.type), None)
+    if old and old.status == new.status:
+        new = new.model_copy(update={"last_transition_time": old.last_transition_time})
+    return [c for c in conditions if c.type != new.type] + [new]
+
+
+def _not_ready(
+    status: ExecutionStatus, reason: str, message: str, now: datetime.datetime
+) -> ExecutionStatus:
+    updated = status.model_copy(deep=True)
+    updated.phase = updated.phase or "Pending"
+    updated.conditions = set_condition(
+        updated.conditions,
+        Condition(
+            type="Ready", status="False", reason=reason, message=message, last_transition_time=now
+        ),
+    )
+    return updated
+
+
+def start(
+    spec: ExecutionSpec,
+    status: ExecutionStatus,
+    referenced: WorkflowSpec | None,
+    now: datetime.datetime,
+) -> ExecutionStatus:
+    """The status of a not-yet-started Execution: snapshotted and Pending, or Ready=False.
+
+    ``referenced`` is the spec of the Workflow named by ``workflowRef`` (None when it
+    does not exist or the Execution carries its workflow inline)."""
+    workflow = spec.workflow or referenced
+    if workflow is None:
+        name = spec.workflow_ref.name if spec.workflow_ref else "?"
+        return _not_ready(status, "WorkflowNotFound", f'Workflow "{name}" not found', now)
+    problems = workflow_problems(workflow)
+    if problems:
+        return _not_ready(status, "InvalidWorkflow", "; ".join(problems), now)
+    params, param_problems = resolve_params(workflow, spec.params)
+    if param_problems:
+        return _not_ready(status, "InvalidParams", "; ".join(param_problems), now)
+    started = status.model_copy(deep=True)
+    started.workflow, started.params = workflow, params
+    started.tasks = {t.name: TaskStatus() for t in workflow.tasks}
+    started.phase, started.progress = "Pending", f"0/{len(workflow.tasks)}"
+    started.conditions = set_condition(
+        started.conditions,
+        Condition(
+            type="Ready",
+            status="True",
+            reason="Started",
+            message="workflow resolved and snapshotted",
+            last_transition_time=now,
+        ),
+    )
+    started.history.append(HistoryEntry(time=now, event="Created"))
+    return started

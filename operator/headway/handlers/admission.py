@@ -1,0 +1,115 @@
+"""Admission webhooks served by the operator (kopf manages their configurations).
+
+Invalid Workflows and Executions are refused with a message naming each
+problem. The validating webhooks fail open (``failurePolicy: Ignore``): when
+the operator is down, objects are still accepted, and the operator marks an
+invalid one ``Ready=False`` and runs nothing — the same verdict, later.
+
+Certificates: by default the operator makes a CA and a serving certificate for
+``--webhook-host`` (kept in ``--webhook-cert-dir``) and puts the CA in the
+webhook configurations. In a real cluster, mount a certificate from your own
+issuer (e.g. cert-manager) as ``tls.crt``/``tls.key``/``ca.crt`` in that
+directory and the operator uses it as is.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from headway import certs
+from headway.core.spec import resolve_params, workflow_problems
+from headway.handlers.reconcile import validation_message
+from headway.models.base import GROUP, VERSION
+from headway.models.execution import ExecutionSpec
+from headway.models.workflow import WorkflowSpec
+from headway.shell.kube import KubeError, path_of
+
+MANAGED_BY = "headway.dev"
+
+
+def ensure_certificates(directory: Path, host: str) -> tuple[Path, Path, Path]:
+    """(ca.crt, tls.crt, tls.key) in ``directory``: made once, kept if present."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_path, cert_path, key_path = (
+        directory / "ca.crt",
+        directory / "tls.crt",
+        directory / "tls.key",
+    )
+    if not (ca_path.exists() and cert_path.exists() and key_path.exists()):
+        now = datetime.datetime.now(datetime.UTC)
+        ca = certs.new_ca("headway-webhook-ca", now)
+        try:
+            ipaddress.ip_address(host)
+            leaf = certs.issue(ca, host, now, server=True, ip_addresses=(host,))
+        except ValueError:
+            leaf = certs.issue(ca, host, now, server=True, dns_names=(host,))
+        ca_path.write_bytes(ca.cert_pem)
+        cert_path.write_bytes(leaf.cert_pem)
+        key_path.write_bytes(leaf.key_pem)
+        key_path.chmod(0o600)
+    return ca_path, cert_path, key_path
+
+
+def register(port: int, host: str, directory: Path | None) -> None:
+    """Serve the webhooks on ``port``; the API server reaches them at ``host``."""
+    ca, cert, key = ensure_certificates(
+        directory or Path(tempfile.mkdtemp(prefix="headway-webhook-")), host
+    )
+
+    @kopf.on.startup()
+    def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.admission.server = kopf.WebhookServer(
+            addr=host, port=port, host=host, cafile=str(ca), certfile=str(cert), pkeyfile=str(key)
+        )
+        settings.admission.managed = MANAGED_BY
+
+
+@kopf.on.validate(
+    GROUP, VERSION, "workflows", operations=["CREATE", "UPDATE"], ignore_failures=True
+)
+def validate_workflow(spec: kopf.Spec, **_: Any) -> None:
+    try:
+        parsed = WorkflowSpec.model_validate(dict(spec))
+    except ValidationError as error:
+        raise kopf.AdmissionError(f"invalid Workflow: {validation_message(error)}") from None
+    problems = workflow_problems(parsed)
+    if problems:
+        raise kopf.AdmissionError(f"invalid Workflow: {'; '.join(problems)}")
+
+
+@kopf.on.validate(GROUP, VERSION, "executions", operations=["CREATE"], ignore_failures=True)
+def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None:
+    try:
+        parsed = ExecutionSpec.model_validate(dict(spec))
+    except ValidationError as error:
+        raise kopf.AdmissionError(f"invalid Execution: {validation_message(error)}") from None
+    workflow = parsed.workflow
+    if workflow is None and parsed.workflow_ref is not None:
+        # A missing Workflow is not refused: it may be created next (kubectl apply -f dir/).
+        from headway.handlers.main import _operator
+
+        try:
+            found = _operator().kube.find(
+                path_of(f"{GROUP}/{VERSION}", "workflows", namespace, parsed.workflow_ref.name)
+            )
+        except KubeError:
+            return
+        if found is None:
+            return
+        try:
+            workflow = WorkflowSpec.model_validate(found.get("spec") or {})
+        except ValidationError:
+            return  # the Workflow itself is invalid: its own status says why
+    if workflow is None:
+        return
+    problems = workflow_problems(workflow) if parsed.workflow else []
+    problems += resolve_params(workflow, parsed.params)[1]
+    if problems:
+        raise kopf.AdmissionError(f"invalid Execution: {'; '.join(problems)}")

@@ -1,0 +1,1 @@
+"""The only Kubernetes I/O: load resources, read Jobs and pods, apply a plan, patch status."""
