@@ -9,6 +9,7 @@ blocking client; one Execution is never reconciled twice at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,7 +60,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 def login(**_: Any) -> kopf.ConnectionInfo:
     """Credentials from the same configuration as our client (kubeconfig or in-cluster)."""
     configuration = _operator().kube.api.configuration
-    authorization: str = configuration.api_key.get("authorization") or ""
+    bearer = configuration.auth_settings().get("BearerToken") or {}
+    authorization: str = bearer.get("value") or ""
     scheme, _sep, token = authorization.partition(" ")
     return kopf.ConnectionInfo(
         server=configuration.host,
@@ -116,10 +118,13 @@ async def _main(
 ) -> None:
     if webhook_port is not None:
         admission.register(webhook_port, webhook_host, webhook_dir)
-    await asyncio.gather(
-        kopf.operator(clusterwide=not namespaces, namespaces=namespaces, standalone=True),
-        _operator().queue.run(),
-    )
+    queue = asyncio.create_task(_operator().queue.run())
+    try:
+        await kopf.operator(clusterwide=not namespaces, namespaces=namespaces, standalone=True)
+    finally:
+        queue.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await queue
 
 
 def run(
