@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from headway.shell.kube import Kube
+import pytest
+import yaml
+
+from headway.shell.kube import Kube, path_of
 from localcluster.faults import Faults
-from localcluster.layout import Layout
+from localcluster.layout import REPO_ROOT, Layout
 
 T = TypeVar("T")
 
@@ -59,3 +66,109 @@ class Cluster:
         if self.local:
             return str(self.layout.bin_link / "kubectl")
         return "kubectl"
+
+
+# --- Headway objects ----------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+JSON = dict[str, Any]
+
+
+def create(kube: Kube, namespace: str, manifest: JSON) -> JSON:
+    """Create one object of any kind in ``namespace``."""
+    api_version, kind = manifest["apiVersion"], manifest["kind"]
+    plural = {
+        "Workflow": "workflows",
+        "Execution": "executions",
+        "RecoveryRequest": "recoveryrequests",
+        "ConfigMap": "configmaps",
+    }[kind]
+    body = {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
+    return kube.create(path_of(api_version, plural, namespace), body)
+
+
+def apply_example(kube: Kube, namespace: str, name: str) -> list[JSON]:
+    """Create every object of ``examples/<name>.yaml`` in ``namespace``."""
+    documents = yaml.safe_load_all((EXAMPLES / f"{name}.yaml").read_text())
+    return [create(kube, namespace, doc) for doc in documents if doc]
+
+
+def execution(kube: Kube, namespace: str, name: str) -> JSON:
+    return kube.get(path_of("headway.dev/v1alpha1", "executions", namespace, name))
+
+
+def wait_phase(kube: Kube, namespace: str, name: str, *phases: str, timeout: float = 180) -> JSON:
+    """Wait until the Execution's phase is one of ``phases``; return it."""
+
+    def check() -> JSON | None:
+        obj = execution(kube, namespace, name)
+        return obj if (obj.get("status") or {}).get("phase") in phases else None
+
+    return wait_for(check, f"execution {name} to be {'/'.join(phases)}", timeout=timeout)
+
+
+def jobs_of(kube: Kube, namespace: str, execution_name: str) -> list[JSON]:
+    """The Execution's Jobs, oldest first."""
+    items = kube.get(
+        path_of("batch/v1", "jobs", namespace),
+        labelSelector=f"headway.dev/execution={execution_name}",
+    )["items"]
+    return sorted(items, key=lambda j: (j["metadata"]["creationTimestamp"], j["metadata"]["name"]))
+
+
+WEBHOOK_PORT = int(os.environ.get("HEADWAY_TEST_WEBHOOK_PORT", "19443"))
+
+
+class RunningOperator:
+    def __init__(self, cluster: Cluster, log_path: Path) -> None:
+        self.cluster = cluster
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "operator"), str(REPO_ROOT / "hack")]),
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "headway",
+                    "operator",
+                    "--webhook-port",
+                    str(WEBHOOK_PORT),
+                    "--webhook-cert-dir",
+                    str(self.log_path.parent / "webhook"),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self._webhooks_ready, "the operator's admission webhooks", timeout=60)
+
+    def _webhooks_ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            pytest.fail(f"the operator exited with {self.process.returncode}:\n{tail}")
+        path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/headway.dev"
+        config = self.cluster.kube.find(path)
+        return bool(config and len(config.get("webhooks") or []) >= 2)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as when a node dies under the operator."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()

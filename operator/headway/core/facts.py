@@ -14,10 +14,17 @@ from headway.core.render import CONTAINER, LABEL_ATTEMPT, LABEL_TASK
 
 JSON = dict[str, Any]
 # Waiting reasons that mean the engine cannot start the pod (not the task's fault).
-STUCK_REASONS = frozenset({
-    "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-})  # fmt: skip
+STUCK_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 
 
 def parse_time(value: str | None) -> datetime.datetime | None:
