@@ -39,6 +39,7 @@ cluster-status: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator hack tests
 	$(VENV)/bin/ruff format --check operator hack tests
+	cd operator && ../$(VENV)/bin/lint-imports --config ../pyproject.toml
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -70,3 +71,6 @@ install-crds: $(STAMP)
 
 operator: $(STAMP) install-crds
 	$(PY) -m headway operator --webhook-port $(WEBHOOK_PORT) --webhook-cert-dir $(CURDIR)/.cluster/webhook
+
+demo: $(STAMP)
+	$(PY) hack/demo.py

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 import yaml
 
 from headway.shell.kube import Kube, path_of
 from localcluster.faults import Faults
-from localcluster.layout import REPO_ROOT, Layout
+from localcluster.layout import Layout
 
 T = TypeVar("T")
 
@@ -114,61 +109,3 @@ def jobs_of(kube: Kube, namespace: str, execution_name: str) -> list[JSON]:
         labelSelector=f"headway.dev/execution={execution_name}",
     )["items"]
     return sorted(items, key=lambda j: (j["metadata"]["creationTimestamp"], j["metadata"]["name"]))
-
-
-WEBHOOK_PORT = int(os.environ.get("HEADWAY_TEST_WEBHOOK_PORT", "19443"))
-
-
-class RunningOperator:
-    def __init__(self, cluster: Cluster, log_path: Path) -> None:
-        self.cluster = cluster
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.cluster.kubeconfig),
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "operator"), str(REPO_ROOT / "hack")]),
-        }
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "headway",
-                    "operator",
-                    "--webhook-port",
-                    str(WEBHOOK_PORT),
-                    "--webhook-cert-dir",
-                    str(self.log_path.parent / "webhook"),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_for(self._webhooks_ready, "the operator's admission webhooks", timeout=60)
-
-    def _webhooks_ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-3000:]
-            pytest.fail(f"the operator exited with {self.process.returncode}:\n{tail}")
-        path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/headway.dev"
-        config = self.cluster.kube.find(path)
-        return bool(config and len(config.get("webhooks") or []) >= 2)
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, as when a node dies under the operator."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()

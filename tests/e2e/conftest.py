@@ -3,24 +3,31 @@ SIGKILL and start again."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
-from support import Cluster, RunningOperator
+from localcluster.operator import OperatorExited, OperatorProcess
+from support import Cluster
+
+WEBHOOK_PORT = int(os.environ.get("HEADWAY_TEST_WEBHOOK_PORT", "19443"))
 
 
 @pytest.fixture(scope="session")
 def operator(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningOperator]:
+) -> Iterator[OperatorProcess]:
     """The operator, running for the whole session (tests that kill it start it again)."""
     from headway.shell.install import install_crds
 
     install_crds(cluster.kube)
     log_dir = tmp_path_factory.mktemp("operator")
-    running = RunningOperator(cluster, log_dir / "operator.log")
-    running.start()
+    running = OperatorProcess(cluster.kubeconfig, log_dir / "operator.log", WEBHOOK_PORT)
+    try:
+        running.start()
+    except OperatorExited as error:
+        pytest.fail(str(error), pytrace=False)
     try:
         yield running
     finally:

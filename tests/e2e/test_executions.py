@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from headway.shell.kube import KubeError, path_of
+from localcluster.operator import OperatorProcess
 from support import (
     Cluster,
-    RunningOperator,
     apply_example,
     create,
     execution,
@@ -52,7 +52,7 @@ def time_of(value: str) -> datetime.datetime:
 
 
 def test_etl_example_passes_outputs_downstream(
-    cluster: Cluster, operator: RunningOperator, namespace: str
+    cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "etl")
 
@@ -85,7 +85,7 @@ def test_etl_example_passes_outputs_downstream(
 
 
 def test_diamond_runs_its_middle_tasks_in_parallel(
-    cluster: Cluster, operator: RunningOperator, namespace: str
+    cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "diamond")
 
@@ -105,7 +105,7 @@ def test_diamond_runs_its_middle_tasks_in_parallel(
 
 
 def test_retries_with_growing_delays_then_fails_while_independent_branch_finishes(
-    cluster: Cluster, operator: RunningOperator, namespace: str
+    cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     create(
         cluster.kube,
@@ -171,7 +171,7 @@ def test_retries_with_growing_delays_then_fails_while_independent_branch_finishe
 )
 def test_bad_outputs_fail_the_attempt_with_a_reason(
     cluster: Cluster,
-    operator: RunningOperator,
+    operator: OperatorProcess,
     namespace: str,
     script: str,
     reason: str,
@@ -189,7 +189,7 @@ def test_bad_outputs_fail_the_attempt_with_a_reason(
 
 
 def test_operator_killed_while_tasks_run_and_while_a_job_completes(
-    cluster: Cluster, operator: RunningOperator, namespace: str
+    cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     step = 'sleep 3; echo "{\\"t\\": \\"$HEADWAY_TASK\\"}" > "$HEADWAY_OUTPUTS_FILE"'
     create(
@@ -261,7 +261,7 @@ INVALID_WORKFLOWS = [
 )
 def test_invalid_workflow_is_refused_naming_the_problem(
     cluster: Cluster,
-    operator: RunningOperator,
+    operator: OperatorProcess,
     namespace: str,
     name: str,
     tasks: list[JSON],
@@ -285,7 +285,7 @@ def test_invalid_workflow_is_refused_naming_the_problem(
 
 
 def test_execution_with_unknown_parameter_is_refused(
-    cluster: Cluster, operator: RunningOperator, namespace: str
+    cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     create(
         cluster.kube,
@@ -299,7 +299,7 @@ def test_execution_with_unknown_parameter_is_refused(
 
 
 def test_without_the_webhook_an_invalid_workflow_is_marked_and_never_run(
-    cluster: Cluster, operator: RunningOperator, namespace: str
+    cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     webhooks = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/headway.dev"
     cluster.kube.delete(webhooks)
@@ -344,7 +344,7 @@ def test_without_the_webhook_an_invalid_workflow_is_marked_and_never_run(
 
 
 def test_kubectl_get_executions_shows_phase_and_progress(
-    cluster: Cluster, operator: RunningOperator, namespace: str
+    cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "diamond")
     wait_phase(cluster.kube, namespace, "diamond-1", "Succeeded")
@@ -370,7 +370,7 @@ def test_kubectl_get_executions_shows_phase_and_progress(
 
 
 def test_deleting_an_execution_deletes_its_jobs(
-    cluster: Cluster, operator: RunningOperator, namespace: str
+    cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "diamond")
     wait_phase(cluster.kube, namespace, "diamond-1", "Succeeded")

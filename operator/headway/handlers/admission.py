@@ -78,10 +78,12 @@ def validate_workflow(spec: kopf.Spec, **_: Any) -> None:
     try:
         parsed = WorkflowSpec.model_validate(dict(spec))
     except ValidationError as error:
-        raise kopf.AdmissionError(f"invalid Workflow: {validation_message(error)}") from None
+        raise kopf.AdmissionError(
+            f"invalid Workflow: {validation_message(error)}", code=422
+        ) from None
     problems = workflow_problems(parsed)
     if problems:
-        raise kopf.AdmissionError(f"invalid Workflow: {'; '.join(problems)}")
+        raise kopf.AdmissionError(f"invalid Workflow: {'; '.join(problems)}", code=422)
 
 
 @kopf.on.validate(GROUP, VERSION, "executions", operations=["CREATE"], ignore_failures=True)
@@ -89,7 +91,9 @@ def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None
     try:
         parsed = ExecutionSpec.model_validate(dict(spec))
     except ValidationError as error:
-        raise kopf.AdmissionError(f"invalid Execution: {validation_message(error)}") from None
+        raise kopf.AdmissionError(
+            f"invalid Execution: {validation_message(error)}", code=422
+        ) from None
     workflow = parsed.workflow
     if workflow is None and parsed.workflow_ref is not None:
         # A missing Workflow is not refused: it may be created next (kubectl apply -f dir/).
@@ -112,4 +116,4 @@ def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None
     problems = workflow_problems(workflow) if parsed.workflow else []
     problems += resolve_params(workflow, parsed.params)[1]
     if problems:
-        raise kopf.AdmissionError(f"invalid Execution: {'; '.join(problems)}")
+        raise kopf.AdmissionError(f"invalid Execution: {'; '.join(problems)}", code=422)
