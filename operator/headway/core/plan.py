@@ -185,8 +185,9 @@ class _Planner:
         state, policy = self.status.tasks[name], self.tasks[name].retry or RetryPolicy()
         state.exit_code, state.reason, state.message = exit_code, reason, message
         state.finished_at = finished or self.now
-        if retry and state.attempts <= policy.limit:
-            delay = backoff_seconds(policy, state.attempts)
+        attempts = state.attempts - state.attempts_at_recovery  # since the last recovery
+        if retry and attempts <= policy.limit:
+            delay = backoff_seconds(policy, attempts)
             state.phase = "Retrying"
             state.next_attempt_at = state.finished_at + datetime.timedelta(seconds=delay)
             self.record(
@@ -275,7 +276,7 @@ class _Planner:
                     self.launch(name)
                 else:
                     self.wake.append(state.next_attempt_at)
-            elif state.phase == "Pending" and not self.halted():
+            elif state.phase == "Pending" and not state.held and not self.halted():
                 ready = all(
                     self.status.tasks[p].phase == "Succeeded" for p in self.dag.parents[name]
                 )
@@ -290,6 +291,8 @@ class _Planner:
         status.progress = f"{succeeded}/{len(phases)}"
         status.started_at = status.started_at or self.now
         phase = execution_phase(phases)
+        if status.recovery.phase_frozen and status.phase is not None:
+            return  # a Step recovery that leaves the phase as it was
         if phase != status.phase:
             status.phase = phase
             if phase != "Running":

@@ -26,10 +26,16 @@ from pydantic import ValidationError
 from headway import certs
 from headway.core.spec import resolve_params, workflow_problems
 from headway.handlers.reconcile import validation_message
+from headway.handlers.recovery import (
+    ANNOTATION_RECOVER,
+    ANNOTATION_RECOVER_BY,
+    ANNOTATION_REQUESTED_BY,
+)
 from headway.models.base import GROUP, VERSION
 from headway.models.execution import ExecutionSpec
 from headway.models.workflow import WorkflowSpec
 from headway.shell.kube import KubeError, path_of
+from headway.shell.store import ANNOTATION_SUBMITTED
 
 MANAGED_BY = "headway.dev"
 
@@ -117,3 +123,101 @@ def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None
     problems += resolve_params(workflow, parsed.params)[1]
     if problems:
         raise kopf.AdmissionError(f"invalid Execution: {'; '.join(problems)}", code=422)
+
+
+# --- identity and permission for recoveries -------------------------------------------------
+# These fail closed (failurePolicy: Fail): without the operator, nobody recovers unaudited.
+
+
+def _annotations(obj: Any) -> dict[str, str]:
+    return dict(((obj or {}).get("metadata") or {}).get("annotations") or {})
+
+
+def _set_annotation(patch: kopf.Patch, body: kopf.Body, key: str, value: str | None) -> None:
+    current = _annotations(body)
+    if current.get(key) == value:
+        return
+    annotations = (
+        {**current, key: value}
+        if value is not None
+        else {k: v for k, v in current.items() if k != key}
+    )
+    patch.setdefault("metadata", {})["annotations"] = annotations
+
+
+@kopf.on.mutate(
+    GROUP, VERSION, "recoveryrequests", operations=["CREATE", "UPDATE"], id="record-requester"
+)
+def record_requester(
+    patch: kopf.Patch, body: kopf.Body, userinfo: kopf.UserInfo, **kwargs: Any
+) -> None:
+    """``headway.dev/requested-by``: the authenticated creator, from the API server; a client's
+    own value is overwritten on create and cannot be changed afterwards."""
+    if kwargs.get("operation") == "CREATE":
+        submitted = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        _set_annotation(patch, body, ANNOTATION_REQUESTED_BY, str(userinfo.get("username", "")))
+        annotations = dict(patch.get("metadata", {}).get("annotations") or _annotations(body))
+        annotations[ANNOTATION_SUBMITTED] = submitted
+        patch.setdefault("metadata", {})["annotations"] = annotations
+    else:
+        before = _annotations(kwargs.get("old"))
+        annotations = _annotations(body)
+        for key in (ANNOTATION_REQUESTED_BY, ANNOTATION_SUBMITTED):
+            if key in before:
+                annotations[key] = before[key]
+            else:
+                annotations.pop(key, None)
+        if annotations != _annotations(body):
+            patch.setdefault("metadata", {})["annotations"] = annotations
+
+
+@kopf.on.mutate(GROUP, VERSION, "executions", operations=["UPDATE"], id="record-recoverer")
+def record_recoverer(
+    patch: kopf.Patch, body: kopf.Body, userinfo: kopf.UserInfo, **kwargs: Any
+) -> None:
+    """``headway.dev/recover-requested-by``: who set the current recover value."""
+    before, after = _annotations(kwargs.get("old")), _annotations(body)
+    if after.get(ANNOTATION_RECOVER) != before.get(ANNOTATION_RECOVER):
+        _set_annotation(patch, body, ANNOTATION_RECOVER_BY, str(userinfo.get("username", "")))
+    else:
+        _set_annotation(patch, body, ANNOTATION_RECOVER_BY, before.get(ANNOTATION_RECOVER_BY))
+
+
+def may_recover(userinfo: kopf.UserInfo, namespace: str) -> bool:
+    """Whether the user may ``create recoveryrequests`` in ``namespace`` (SubjectAccessReview)."""
+    from headway.handlers.main import _operator
+
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": userinfo.get("username"),
+            "uid": userinfo.get("uid"),
+            "groups": list(userinfo.get("groups") or []),
+            "extra": dict(userinfo.get("extra") or {}),  # type: ignore[call-overload]
+            "resourceAttributes": {
+                "namespace": namespace,
+                "verb": "create",
+                "group": GROUP,
+                "resource": "recoveryrequests",
+            },
+        },
+    }
+    result = _operator().kube.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+    return bool((result.get("status") or {}).get("allowed"))
+
+
+@kopf.on.validate(GROUP, VERSION, "executions", operations=["UPDATE"], id="recover-permission")
+def check_recover_permission(
+    body: kopf.Body, userinfo: kopf.UserInfo, namespace: str | None, **kwargs: Any
+) -> None:
+    old = kwargs.get("old")
+    if _annotations(body).get(ANNOTATION_RECOVER) == _annotations(old).get(ANNOTATION_RECOVER):
+        return
+    user = userinfo.get("username", "")
+    if not may_recover(userinfo, namespace or ""):
+        raise kopf.AdmissionError(
+            f'user "{user}" may not recover executions in namespace "{namespace}": setting '
+            f"{ANNOTATION_RECOVER} needs permission to create recoveryrequests.{GROUP} there",
+            code=403,
+        )

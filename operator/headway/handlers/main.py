@@ -21,6 +21,7 @@ from headway.core.render import LABEL_EXECUTION_UID
 from headway.handlers import admission
 from headway.handlers.queue import WorkQueue
 from headway.handlers.reconcile import reconcile_execution, reconcile_workflow
+from headway.handlers.recovery import route_request
 from headway.models.base import GROUP, VERSION
 from headway.shell.kube import Kube
 
@@ -111,6 +112,16 @@ async def on_workflow(type: str, body: kopf.Body, namespace: str | None, **_: An
     for key in list(operator.keys.values()):  # executions waiting for this Workflow
         if key[0] == namespace:
             operator.queue.add(key)
+
+
+@kopf.on.event(GROUP, VERSION, "recoveryrequests")
+async def on_recovery_request(type: str, body: kopf.Body, **_: Any) -> None:
+    if type == "DELETED":
+        return
+    operator = _operator()
+    key = await asyncio.to_thread(route_request, operator.kube, dict(body))
+    if key is not None:
+        operator.queue.add(key)
 
 
 async def _main(

@@ -10,10 +10,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from headway.core.facts import observe_job
-from headway.core.plan import Context, Emit, plan
+from headway.core.plan import Action, Context, Emit, plan
 from headway.core.render import Owner
+from headway.core.requests import Request, RequestUpdate, apply_requests, complete_requests
 from headway.core.spec import workflow_problems
 from headway.core.start import set_condition, start
+from headway.handlers.recovery import parse_request, recover_by_annotation, write_request_updates
 from headway.models.base import API_VERSION, Condition
 from headway.models.execution import ExecutionSpec, ExecutionStatus
 from headway.models.workflow import WorkflowSpec, WorkflowStatus
@@ -106,20 +108,34 @@ def _reconcile_once(
             status = _invalid(status, "InvalidWorkflow", referenced, now)
         else:
             status = start(spec, status, referenced, now)
-        if status.workflow is None:  # cannot start (yet): look again later, the Workflow may appear
-            _write(kube, obj, path, old, status, [], now)
-            return now + NOT_STARTED_RECHECK
-    assert status.workflow is not None and status.params is not None
-    owner = Owner(name, namespace, meta["uid"])
-    context = Context(owner, status.workflow, status.params, spec.auto_recovery)
-    jobs, pods = store.list_attempts(kube, namespace, meta["uid"])
-    observed = {job.name: job for job in (observe_job(j, pods) for j in jobs)}
-    result = plan(context, status, observed, now)
-    store.apply(kube, namespace, obj, [a for a in result.actions if not isinstance(a, Emit)], now)
-    _write(
-        kube, obj, path, old, result.status, [a for a in result.actions if isinstance(a, Emit)], now
-    )
-    return result.wake_at
+    raw_requests = store.list_requests(kube, namespace, name)
+    parsed = [parse_request(r) for r in raw_requests]
+    requests = [p for p in parsed if isinstance(p, Request)]
+    invalid = {p.name: p for p in parsed if isinstance(p, RequestUpdate)}
+    status, events = recover_by_annotation(obj, status, now)
+    applied = apply_requests(status, requests, now)
+    status, events = applied.status, events + applied.events
+    actions: list[Action] = []
+    wake: datetime.datetime | None = now + NOT_STARTED_RECHECK  # the Workflow may appear
+    if status.workflow is not None and status.params is not None:
+        context = Context(
+            Owner(name, namespace, meta["uid"]), status.workflow, status.params, spec.auto_recovery
+        )
+        jobs, pods = store.list_attempts(kube, namespace, meta["uid"])
+        observed = {job.name: job for job in (observe_job(j, pods) for j in jobs)}
+        result = plan(context, status, observed, now)
+        status, actions, wake = result.status, result.actions, result.wake_at
+    updates = complete_requests(status, requests, applied.updates, now)
+    updates |= {n: u for n, u in invalid.items() if _phase(raw_requests, n) != "Rejected"}
+    store.apply(kube, namespace, obj, [a for a in actions if not isinstance(a, Emit)], now)
+    _write(kube, obj, path, old, status, events + [a for a in actions if isinstance(a, Emit)], now)
+    write_request_updates(kube, namespace, raw_requests, updates)
+    return wake
+
+
+def _phase(requests: list[JSON], name: str) -> str | None:
+    obj = next((r for r in requests if r["metadata"]["name"] == name), {})
+    return (obj.get("status") or {}).get("phase")
 
 
 def _write(

@@ -54,6 +54,12 @@ class TaskStatus(Status):
     message: str | None = None
     auto_recoveries: int = 0
     next_attempt_at: Time | None = Field(None, description="When a Retrying task starts again.")
+    attempts_at_recovery: int = Field(
+        0, description="attempts when a recovery last reset the task; retries count from here"
+    )
+    held: bool | None = Field(
+        None, description="A Step recovery keeps this successor from starting."
+    )
 
 
 class HistoryEntry(Status):
@@ -68,6 +74,12 @@ class HistoryEntry(Status):
 
 class RecoveryState(Status):
     last_token: str | None = Field(None, description="Last handled headway.dev/recover value.")
+    applied_requests: list[str] = Field(
+        default_factory=list, description="UIDs of the RecoveryRequests applied (the latest 100)."
+    )
+    phase_frozen: bool | None = Field(
+        None, description="A Step recovery without updateExecutionPhase keeps the phase as it was."
+    )
 
 
 class ExecutionStatus(Status):
@@ -79,6 +91,6 @@ class ExecutionStatus(Status):
     params: dict[str, str] | None = Field(None, description="Resolved parameters, fixed at start.")
     tasks: dict[str, TaskStatus] = Field(default_factory=dict)
     history: list[HistoryEntry] = Field(default_factory=list)
-    recovery: RecoveryState | None = None
+    recovery: RecoveryState = Field(default_factory=RecoveryState)
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None

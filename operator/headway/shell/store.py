@@ -102,3 +102,35 @@ def emit(kube: Kube, owner: JSON, events: list[Emit], now: datetime.datetime) ->
             kube.create(path_of("v1", "events", meta["namespace"]), body)
         except KubeError as error:
             log.warning("could not post event %s on %s: %s", event.reason, meta["name"], error)
+
+
+def list_requests(kube: Kube, namespace: str, execution: str) -> list[JSON]:
+    """RecoveryRequests naming ``execution``, in creation order."""
+    items = kube.get(path_of(API_VERSION, "recoveryrequests", namespace))["items"]
+    mine = [
+        r for r in items if (r.get("spec") or {}).get("executionRef", {}).get("name") == execution
+    ]
+    return sorted(mine, key=submitted_order)
+
+
+ANNOTATION_SUBMITTED = "headway.dev/submitted-at"
+
+
+def submitted_order(request: JSON) -> tuple[str, str]:
+    """Creation order: the admission webhook's microsecond stamp, else creationTimestamp."""
+    meta = request["metadata"]
+    stamp = (meta.get("annotations") or {}).get(ANNOTATION_SUBMITTED) or meta.get(
+        "creationTimestamp", ""
+    )
+    return stamp, meta["name"]
+
+
+def patch_request_status(kube: Kube, namespace: str, name: str, status: JSON) -> None:
+    try:
+        kube.patch(
+            path_of(API_VERSION, "recoveryrequests", namespace, name) + "/status",
+            {"status": status},
+        )
+    except KubeError as error:
+        if error.status != 404:  # deleted meanwhile: nothing to report to
+            raise

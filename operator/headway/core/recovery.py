@@ -1,0 +1,194 @@
+"""Recovery planning: ``recover(workflow, status, order, now) -> Recovered | Rejected``.
+
+A recovery never reruns a task that succeeded and is not downstream of a
+target: kept tasks keep their outputs, attempts and Jobs. Rerun tasks keep
+counting attempts (so their new Jobs get new names) but get a fresh retry and
+stall budget.
+
+- Flow: the targets (named, else every Failed/Blocked task) and everything
+  downstream go back to Pending and the flow runs on.
+- Step: only the named task goes back to Pending; its successors are held so
+  that nothing downstream starts. The Execution's phase is frozen unless
+  ``updateExecutionPhase``.
+- ProvideOutputs: a Failed or Blocked task takes the given outputs and becomes
+  Succeeded; the flow continues.
+
+A request that cannot apply is Rejected with a reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from headway.core import dag as dags
+from headway.core.outputs import MAX_OUTPUT_BYTES
+from headway.core.plan import HISTORY_LIMIT, Emit
+from headway.models.execution import ExecutionStatus, HistoryEntry, TaskStatus
+from headway.models.recovery import RecoveryMode
+
+JSON = dict[str, Any]
+APPLIED_MEMORY = 100  # how many applied request uids the status remembers
+BUSY = ("Running", "Retrying")
+
+
+@dataclass(frozen=True)
+class Order:
+    """One recovery to apply: from a RecoveryRequest or the recover annotation."""
+
+    mode: RecoveryMode
+    task: str | None = None
+    outputs: JSON | None = None
+    update_execution_phase: bool = False
+    by: str | None = None
+    request: str | None = None  # the RecoveryRequest's name
+    request_uid: str | None = None
+    token: str | None = None  # the annotation value
+
+
+@dataclass(frozen=True)
+class Rejected:
+    message: str
+
+
+@dataclass(frozen=True)
+class Recovered:
+    status: ExecutionStatus
+    tasks: list[str]  # the tasks the recovery reset or resolved
+    event: Emit
+
+
+def _reset(state: TaskStatus) -> TaskStatus:
+    """Pending again, keeping the attempt count and the last Job's name for the record."""
+    return TaskStatus(
+        phase="Pending",
+        attempts=state.attempts,
+        job=state.job,
+        attempts_at_recovery=state.attempts,
+        idempotency_key=state.idempotency_key,
+    )
+
+
+def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | None:
+    if order.task is not None and order.task not in status.tasks:
+        known = ", ".join(graph.order)
+        return f'task "{order.task}" does not exist in this execution (tasks: {known})'
+    if order.mode in ("Step", "ProvideOutputs") and order.task is None:
+        return f"{order.mode} needs a task"
+    state = status.tasks[order.task] if order.task else None
+    if order.mode == "ProvideOutputs":
+        assert state is not None
+        if state.phase not in ("Failed", "Blocked"):
+            return (
+                f'task "{order.task}" is {state.phase}: ProvideOutputs applies only to a Failed or '
+                "Blocked task"
+            )
+        if order.outputs is None:
+            return "ProvideOutputs needs outputs (a JSON object)"
+        size = len(json.dumps(order.outputs).encode())
+        if size > MAX_OUTPUT_BYTES:
+            return f"outputs are {size} bytes, more than {MAX_OUTPUT_BYTES}"
+    return None
+
+
+def targets_of(status: ExecutionStatus, order: Order) -> list[str]:
+    if order.task is not None:
+        return [order.task]
+    return [name for name, state in status.tasks.items() if state.phase in ("Failed", "Blocked")]
+
+
+def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Recovered | Rejected:
+    """Apply ``order`` to a started Execution's status, or say why it cannot apply."""
+    if status.workflow is None:
+        return Rejected("the execution has not started (see its Ready condition)")
+    graph = dags.build([(t.name, t.dependencies) for t in status.workflow.tasks])
+    problem = _validate(graph, status, order)
+    if problem:
+        return Rejected(problem)
+    targets = targets_of(status, order)
+    if not targets:
+        return Rejected("no Failed or Blocked task to recover")
+    if order.mode == "Step":
+        affected = set(targets)
+    elif order.mode == "Flow":
+        affected = graph.closure(targets)
+    else:
+        affected = set(targets)
+    busy = sorted(t for t in affected if status.tasks[t].phase in BUSY)
+    if busy:
+        return Rejected(
+            f"task{'s' if len(busy) > 1 else ''} {', '.join(busy)} still running: wait for "
+            "it to finish"
+        )
+    updated = status.model_copy(deep=True)
+    recovery = updated.recovery
+    if order.token is not None:
+        recovery.last_token = order.token
+    if order.request_uid is not None:
+        recovery.applied_requests = [*recovery.applied_requests, order.request_uid][
+            -APPLIED_MEMORY:
+        ]
+    ordered = [t for t in graph.order if t in affected]
+    if order.mode == "ProvideOutputs":
+        [name] = targets
+        state = updated.tasks[name]
+        state.phase, state.outputs, state.outputs_source = "Succeeded", order.outputs, "Provided"
+        state.reason = "OutputsProvided"
+        state.message = f"outputs provided by {order.by or 'unknown'}"
+        state.finished_at = now
+        for descendant in graph.descendants(name):
+            updated.tasks[descendant].held = None
+        recovery.phase_frozen = None
+        event = "OutputsProvided"
+    else:
+        for name in ordered:
+            updated.tasks[name] = _reset(updated.tasks[name])
+        if order.mode == "Step":
+            for descendant in graph.descendants(targets[0]):
+                if updated.tasks[descendant].phase == "Pending":
+                    updated.tasks[descendant].held = True
+            recovery.phase_frozen = None if order.update_execution_phase else True
+        else:
+            recovery.phase_frozen = None
+        event = "Retriggered" if order.mode == "Flow" else "StepRetriggered"
+    if not recovery.phase_frozen:
+        updated.finished_at = None
+    source = f"request {order.request}" if order.request else "the recover annotation"
+    for name in targets:
+        updated.history.append(
+            HistoryEntry(
+                time=now,
+                event=event,
+                task=name,
+                by=order.by,
+                request=order.request,
+                message=f"{order.mode} recovery by {order.by or 'unknown'} via {source}; "
+                f"reset: {', '.join(ordered)}",
+            )
+        )
+    del updated.history[:-HISTORY_LIMIT]
+    message = (
+        f"{order.mode} recovery of {', '.join(targets)} by {order.by or 'unknown'} via {source}"
+        f"{'; rerunning ' + ', '.join(ordered) if order.mode != 'ProvideOutputs' else ''}"
+    )
+    return Recovered(updated, ordered, Emit("Normal", "Recovery", message))
+
+
+def outcome(
+    status: ExecutionStatus, mode: RecoveryMode, tasks: list[str]
+) -> Literal["Succeeded", "Failed"] | None:
+    """How an applied recovery ended, or None while its tasks still run.
+
+    Flow: once none of its tasks runs and the Execution has stopped. Step: once
+    the step has ended. ProvideOutputs: at once."""
+    if mode == "ProvideOutputs":
+        return "Succeeded"
+    states = [status.tasks[t] for t in tasks if t in status.tasks]
+    if mode == "Step":
+        if any(s.phase in ("Pending", *BUSY) for s in states):
+            return None
+    elif any(s.phase in BUSY for s in states) or status.phase == "Running":
+        return None
+    return "Succeeded" if all(s.phase == "Succeeded" for s in states) else "Failed"

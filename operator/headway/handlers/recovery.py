@@ -1,0 +1,114 @@
+"""RecoveryRequests and the recover annotation: parse them for the core, write their status."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from headway.core.plan import Emit
+from headway.core.recovery import Order, Recovered, recover
+from headway.core.requests import Request, RequestUpdate
+from headway.models.base import rfc3339
+from headway.models.execution import ExecutionStatus, HistoryEntry
+from headway.models.recovery import RecoveryRequestSpec
+from headway.shell import store
+from headway.shell.kube import Kube
+
+JSON = dict[str, Any]
+ANNOTATION_RECOVER = "headway.dev/recover"
+ANNOTATION_RECOVER_BY = "headway.dev/recover-requested-by"
+ANNOTATION_REQUESTED_BY = "headway.dev/requested-by"
+
+
+def requested_by(obj: JSON, annotation: str) -> str | None:
+    """The user the admission webhook recorded (clients cannot set or change it)."""
+    return (obj["metadata"].get("annotations") or {}).get(annotation)
+
+
+def parse_request(obj: JSON) -> Request | RequestUpdate:
+    """A Request for the core, or a rejection when its spec does not parse."""
+    meta, status = obj["metadata"], obj.get("status") or {}
+    try:
+        spec = RecoveryRequestSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as error:
+        return RequestUpdate(meta["name"], "Rejected", f"invalid spec: {error.errors()[0]['msg']}")
+    order = Order(
+        mode=spec.mode,
+        task=spec.task,
+        outputs=spec.outputs,
+        update_execution_phase=spec.update_execution_phase,
+        by=requested_by(obj, ANNOTATION_REQUESTED_BY),
+        request=meta["name"],
+        request_uid=meta["uid"],
+    )
+    applied = status.get("appliedAt")
+    return Request(
+        meta["name"],
+        meta["uid"],
+        order,
+        status.get("phase"),
+        tuple(status.get("tasks") or ()),
+        datetime.datetime.fromisoformat(applied.replace("Z", "+00:00")) if applied else None,
+    )
+
+
+def recover_by_annotation(
+    obj: JSON, status: ExecutionStatus, now: datetime.datetime
+) -> tuple[ExecutionStatus, list[Emit]]:
+    """Each new ``headway.dev/recover`` value: a Flow recovery of every Failed/Blocked task.
+    A value is handled once, applied or not."""
+    token = (obj["metadata"].get("annotations") or {}).get(ANNOTATION_RECOVER)
+    if not token or token == status.recovery.last_token or status.workflow is None:
+        return status, []
+    by = requested_by(obj, ANNOTATION_RECOVER_BY)
+    result = recover(status, Order(mode="Flow", by=by, token=token), now)
+    if isinstance(result, Recovered):
+        return result.status, [result.event]
+    rejected = status.model_copy(deep=True)
+    rejected.recovery.last_token = token
+    rejected.history.append(
+        HistoryEntry(time=now, event="RecoveryRejected", by=by, message=result.message)
+    )
+    return rejected, [
+        Emit("Warning", "RecoveryRejected", f"recover annotation {token!r}: {result.message}")
+    ]
+
+
+def write_request_updates(
+    kube: Kube, namespace: str, requests: list[JSON], updates: dict[str, RequestUpdate]
+) -> None:
+    by_name = {r["metadata"]["name"]: r for r in requests}
+    for name, update in updates.items():
+        status: JSON = {"phase": update.phase, "message": update.message}
+        obj = by_name.get(name)
+        who = requested_by(obj, ANNOTATION_REQUESTED_BY) if obj else None
+        if who:
+            status["requestedBy"] = who
+        if update.tasks:
+            status["tasks"] = list(update.tasks)
+        if update.applied_at:
+            status["appliedAt"] = rfc3339(update.applied_at)
+        if update.completed_at:
+            status["completedAt"] = rfc3339(update.completed_at)
+        store.patch_request_status(kube, namespace, name, status)
+
+
+def route_request(kube: Kube, obj: JSON) -> tuple[str, str] | None:
+    """The Execution key a pending request belongs to; a request naming no existing
+    Execution is Rejected here (and None returned)."""
+    meta, status = obj["metadata"], obj.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed", "Rejected"):
+        return None
+    name = ((obj.get("spec") or {}).get("executionRef") or {}).get("name", "")
+    if store.get_execution(kube, meta["namespace"], name) is not None:
+        return meta["namespace"], name
+    update = RequestUpdate(
+        meta["name"],
+        "Rejected",
+        f'execution "{name}" not found in namespace "{meta["namespace"]}"',
+        completed_at=datetime.datetime.now(datetime.UTC),
+    )
+    write_request_updates(kube, meta["namespace"], [obj], {meta["name"]: update})
+    return None
