@@ -97,6 +97,10 @@ def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Ob
         "finished_at": parse_time(terminated.get("finishedAt")),
     }
     complete, failed = _condition(job, "Complete"), _condition(job, "Failed")
+    timed_out = bool(failed and failed.get("reason") == "DeadlineExceeded")
+    stall = None if complete or timed_out else _stall(pod, terminated, failed is not None)
+    if stall:
+        return ObservedJob(outcome="Running", stalled=stall, **base)
     if complete:
         base["finished_at"] = base["finished_at"] or parse_time(complete.get("lastTransitionTime"))
         return ObservedJob(outcome="Succeeded", **base)
@@ -106,6 +110,35 @@ def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Ob
         return ObservedJob(outcome="Failed", reason=reason, message=message, **base)
     since, why = _pending(job, pod)
     return ObservedJob(outcome="Running", pending_since=since, pending_reason=why, **base)
+
+
+def _stall(pod: Mapping[str, Any] | None, terminated: JSON, failed: bool) -> str | None:
+    """Why the engine, not the task, lost this attempt; None if it did not."""
+    if pod is not None:
+        status = pod.get("status") or {}
+        disruption = next(
+            (
+                c
+                for c in status.get("conditions") or []
+                if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+            ),
+            None,
+        )
+        if disruption:
+            detail = disruption.get("message") or disruption.get("reason") or "disrupted"
+            return f"pod {pod['metadata']['name']} was disrupted: {detail}"
+        if status.get("reason") == "Evicted":
+            return f"pod {pod['metadata']['name']} was evicted: {status.get('message', '')}".rstrip(
+                ": "
+            )
+        if pod["metadata"].get("deletionTimestamp") and status.get("phase") not in (
+            "Succeeded",
+            "Failed",
+        ):
+            return f"pod {pod['metadata']['name']} was deleted before it finished"
+    if failed and not terminated:
+        return "the pod vanished before it finished"
+    return None
 
 
 def _failure(condition: JSON, terminated: JSON, job: Mapping[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,424 @@
+"""Recovery planning and RecoveryRequest sequencing: pure, table-driven."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from headway.core.facts import observe_job
+from headway.core.plan import Context, CreateJob, ObservedJob, plan
+from headway.core.recovery import Order, Recovered, Rejected, outcome, recover
+from headway.core.render import Owner
+from headway.core.requests import Request, apply_requests, complete_requests
+from headway.models.execution import ExecutionStatus, TaskPhase, TaskStatus
+from headway.models.workflow import WorkflowSpec
+
+JSON = dict[str, Any]
+T0 = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
+# a -> b -> c, plus x independent
+WORKFLOW = WorkflowSpec.model_validate(
+    {
+        "taskDefaults": {"image": "img", "command": ["true"]},
+        "tasks": [
+            {"name": "a"},
+            {"name": "b", "dependencies": ["a"]},
+            {"name": "c", "dependencies": ["b"]},
+            {"name": "x"},
+        ],
+    }
+)
+
+
+def status(phase: str = "Failed", **tasks: TaskPhase) -> ExecutionStatus:
+    states = {"a": "Succeeded", "b": "Failed", "c": "Pending", "x": "Succeeded", **tasks}
+    return ExecutionStatus(
+        phase=phase,  # type: ignore[arg-type]
+        workflow=WORKFLOW,
+        params={},
+        tasks={
+            name: TaskStatus(
+                phase=p,
+                attempts=0 if p == "Pending" else 2,
+                job=None if p == "Pending" else f"e-{name}-2",
+                outputs={"n": 1} if p == "Succeeded" else None,
+            )
+            for name, p in states.items()
+        },
+    )
+
+
+def phases(s: ExecutionStatus) -> dict[str, str]:
+    return {n: t.phase for n, t in s.tasks.items()}
+
+
+@pytest.mark.parametrize(
+    ("order", "tasks", "expected_phases", "reset"),
+    [
+        (
+            Order("Flow"),
+            {},
+            {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Succeeded"},
+            ["b", "c"],
+        ),
+        (
+            Order("Flow", task="b"),
+            {},
+            {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Succeeded"},
+            ["b", "c"],
+        ),
+        (
+            Order("Flow", task="a"),
+            {},
+            {"a": "Pending", "b": "Pending", "c": "Pending", "x": "Succeeded"},
+            ["a", "b", "c"],
+        ),
+        (
+            Order("Flow"),
+            {"b": "Blocked"},
+            {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Succeeded"},
+            ["b", "c"],
+        ),
+        (
+            Order("Flow"),
+            {"x": "Failed"},
+            {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Pending"},
+            ["b", "c", "x"],
+        ),
+        (
+            Order("Flow", task="b"),
+            {"x": "Running"},
+            {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Running"},
+            ["b", "c"],
+        ),
+        (
+            Order("Step", task="b"),
+            {},
+            {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Succeeded"},
+            ["b"],
+        ),
+        (
+            Order("Step", task="a"),
+            {},
+            {"a": "Pending", "b": "Failed", "c": "Pending", "x": "Succeeded"},
+            ["a"],
+        ),
+        (
+            Order("ProvideOutputs", task="b", outputs={"n": 9}),
+            {},
+            {"a": "Succeeded", "b": "Succeeded", "c": "Pending", "x": "Succeeded"},
+            ["b"],
+        ),
+        (
+            Order("ProvideOutputs", task="b", outputs={}),
+            {"b": "Blocked"},
+            {"a": "Succeeded", "b": "Succeeded", "c": "Pending", "x": "Succeeded"},
+            ["b"],
+        ),
+    ],
+)
+def test_recover_resets_exactly_the_targets_and_their_scope(
+    order: Order, tasks: dict[str, TaskPhase], expected_phases: dict[str, str], reset: list[str]
+) -> None:
+    before = status(**tasks)
+    result = recover(before, order, T0)
+    assert isinstance(result, Recovered), result
+    assert phases(result.status) == expected_phases
+    assert result.tasks == reset
+    for name in ("a", "b", "c", "x"):
+        if name not in reset:  # kept tasks keep outputs, attempts and Jobs
+            assert result.status.tasks[name] == before.tasks[name] or name in ("c",)
+    for name in reset:
+        state = result.status.tasks[name]
+        if order.mode != "ProvideOutputs":
+            assert state.attempts == before.tasks[name].attempts  # new Jobs get new names
+            assert state.attempts_at_recovery == before.tasks[name].attempts
+            assert state.outputs is None and state.auto_recoveries == 0
+
+
+def test_flow_records_who_and_how_in_history_and_an_event() -> None:
+    result = recover(
+        status(), Order("Flow", task="b", by="alice", request="fix-1", request_uid="u1"), T0
+    )
+    assert isinstance(result, Recovered)
+    entry = result.status.history[-1]
+    assert (entry.event, entry.task, entry.by, entry.request) == (
+        "Retriggered",
+        "b",
+        "alice",
+        "fix-1",
+    )
+    assert "reset: b, c" in (entry.message or "")
+    assert result.event.reason == "Recovery"
+    assert "by alice via request fix-1" in result.event.message
+    assert result.status.recovery.applied_requests == ["u1"]
+
+
+def test_step_holds_successors_and_freezes_the_phase_unless_asked() -> None:
+    frozen = recover(status(), Order("Step", task="b"), T0)
+    assert isinstance(frozen, Recovered)
+    assert frozen.status.tasks["c"].held is True
+    assert frozen.status.recovery.phase_frozen is True
+    updating = recover(status(), Order("Step", task="b", update_execution_phase=True), T0)
+    assert isinstance(updating, Recovered)
+    assert updating.status.recovery.phase_frozen is None
+
+
+def test_provide_outputs_marks_the_source_and_releases_holds() -> None:
+    held = recover(status(), Order("Step", task="b"), T0)
+    assert isinstance(held, Recovered)
+    failed_again = held.status.model_copy(deep=True)
+    failed_again.tasks["b"].phase = "Failed"
+    result = recover(
+        failed_again, Order("ProvideOutputs", task="b", outputs={"n": 9}, by="bob"), T0
+    )
+    assert isinstance(result, Recovered)
+    b = result.status.tasks["b"]
+    assert (b.outputs, b.outputs_source, b.reason) == ({"n": 9}, "Provided", "OutputsProvided")
+    assert result.status.tasks["c"].held is None
+    assert result.status.recovery.phase_frozen is None
+
+
+@pytest.mark.parametrize(
+    ("order", "tasks", "message"),
+    [
+        (
+            Order("Flow", task="nope"),
+            {},
+            'task "nope" does not exist in this execution (tasks: a, b, c, x)',
+        ),
+        (
+            Order("Flow"),
+            {"b": "Succeeded", "c": "Succeeded"},
+            "no Failed or Blocked task to recover",
+        ),
+        (Order("Flow", task="b"), {"b": "Running"}, "task b still running: wait for it to finish"),
+        (Order("Flow", task="a"), {"b": "Retrying"}, "task b still running: wait for it to finish"),
+        (Order("Step", task="b"), {"b": "Running"}, "task b still running: wait for it to finish"),
+        (Order("Step"), {}, "Step needs a task"),
+        (Order("ProvideOutputs", outputs={}), {}, "ProvideOutputs needs a task"),
+        (
+            Order("ProvideOutputs", task="a", outputs={}),
+            {},
+            'task "a" is Succeeded: ProvideOutputs applies only to a Failed or Blocked task',
+        ),
+        (
+            Order("ProvideOutputs", task="b", outputs={}),
+            {"b": "Running"},
+            'task "b" is Running: ProvideOutputs applies only to a Failed or Blocked task',
+        ),
+        (
+            Order("ProvideOutputs", task="c", outputs={}),
+            {},
+            'task "c" is Pending: ProvideOutputs applies only to a Failed or Blocked task',
+        ),
+        (Order("ProvideOutputs", task="b"), {}, "ProvideOutputs needs outputs (a JSON object)"),
+        (Order("ProvideOutputs", task="b", outputs={"x": "y" * 5000}), {}, "more than 4096"),
+    ],
+)
+def test_rejections_name_the_reason_and_change_nothing(
+    order: Order, tasks: dict[str, TaskPhase], message: str
+) -> None:
+    before = status(**tasks)
+    snapshot = before.model_copy(deep=True)
+    result = recover(before, order, T0)
+    assert isinstance(result, Rejected)
+    assert message in result.message
+    assert before == snapshot
+
+
+def test_an_execution_that_never_started_cannot_be_recovered() -> None:
+    result = recover(ExecutionStatus(), Order("Flow"), T0)
+    assert result == Rejected("the execution has not started (see its Ready condition)")
+
+
+def test_annotation_token_is_remembered() -> None:
+    result = recover(status(), Order("Flow", token="t-1"), T0)
+    assert isinstance(result, Recovered)
+    assert result.status.recovery.last_token == "t-1"
+
+
+@pytest.mark.parametrize(
+    ("mode", "tasks", "execution_phase", "expected"),
+    [
+        ("Flow", {"b": "Running"}, "Running", None),
+        ("Flow", {"b": "Succeeded", "c": "Running"}, "Running", None),
+        ("Flow", {"b": "Succeeded", "c": "Succeeded"}, "Succeeded", "Succeeded"),
+        ("Flow", {"b": "Failed"}, "Failed", "Failed"),
+        ("Step", {"b": "Running"}, "Failed", None),
+        ("Step", {"b": "Succeeded"}, "Failed", "Succeeded"),
+        ("Step", {"b": "Blocked"}, "Failed", "Failed"),
+        ("ProvideOutputs", {"b": "Succeeded"}, "Running", "Succeeded"),
+    ],
+)
+def test_outcome(
+    mode: Any, tasks: dict[str, TaskPhase], execution_phase: str, expected: str | None
+) -> None:
+    scope = ["b", "c"] if mode == "Flow" else ["b"]
+    assert outcome(status(execution_phase, **tasks), mode, scope) == expected
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+def request(name: str, phase: Any = None, **order: Any) -> Request:
+    return Request(
+        name, f"uid-{name}", Order(request=name, request_uid=f"uid-{name}", **order), phase
+    )
+
+
+def test_requests_apply_one_at_a_time_in_order() -> None:
+    requests = [request("r1", mode="Flow", task="b"), request("r2", mode="Flow")]
+    first = apply_requests(status(), requests, T0)
+    assert list(first.updates) == ["r1"]
+    assert first.updates["r1"].phase == "Applied"
+    assert first.updates["r1"].tasks == ("b", "c")
+    waiting = apply_requests(
+        first.status, [request("r1", "Applied", mode="Flow", task="b"), requests[1]], T0
+    )
+    assert waiting.updates == {}
+
+
+def test_rejected_requests_do_not_hold_up_the_next() -> None:
+    requests = [request("bad", mode="Flow", task="nope"), request("good", mode="Flow")]
+    result = apply_requests(status(), requests, T0)
+    assert result.updates["bad"].phase == "Rejected"
+    assert 'task "nope" does not exist' in result.updates["bad"].message
+    assert result.updates["good"].phase == "Applied"
+    assert [e.reason for e in result.events] == ["RecoveryRejected", "Recovery"]
+
+
+def test_a_request_applied_before_a_crash_is_not_applied_again() -> None:
+    once = apply_requests(status(), [request("r1", mode="Flow")], T0)
+    # The crash: the Execution's status was written, the request's was not.
+    again = apply_requests(once.status, [request("r1", mode="Flow")], T0)
+    assert again.status == once.status
+    assert again.updates["r1"].phase == "Applied"
+    assert again.events == []
+    retriggered = [h for h in again.status.history if h.event == "Retriggered"]
+    assert len(retriggered) == 1
+
+
+def test_completion_follows_the_recovered_tasks() -> None:
+    # As in a reconcile: apply, plan, then look for completion.
+    context = Context(Owner("e", "ns", "uid"), WORKFLOW, {})
+    requests = [request("r1", mode="Flow", task="b")]
+    applied = apply_requests(status(), requests, T0)
+    planned = plan(context, applied.status, {}, T0)
+    pending = complete_requests(planned.status, requests, applied.updates, T0)
+    assert pending["r1"].phase == "Applied"
+    done = status("Succeeded", b="Succeeded", c="Succeeded")
+    tracked = Request("r1", "uid-r1", Order("Flow", task="b"), "Applied", ("b", "c"), T0)
+    finished = complete_requests(done, [tracked], {}, T0)
+    assert (finished["r1"].phase, finished["r1"].applied_at) == ("Succeeded", T0)
+    assert finished["r1"].message == "recovery succeeded: b Succeeded, c Succeeded"
+
+
+# --- recovery and the plan together ------------------------------------------------------
+
+
+def test_after_a_flow_recovery_the_plan_starts_new_attempts_with_a_fresh_retry_budget() -> None:
+    context = Context(Owner("e", "ns", "uid"), WORKFLOW, {})
+    result = recover(status(), Order("Flow", task="b"), T0)
+    assert isinstance(result, Recovered)
+    planned = plan(context, result.status, {}, T0)
+    assert [
+        a.manifest["metadata"]["name"] for a in planned.actions if isinstance(a, CreateJob)
+    ] == ["e-b-3"]
+    assert planned.status.phase == "Running"
+    assert planned.status.finished_at is None
+
+
+def test_after_a_step_recovery_successors_wait_and_the_phase_stays() -> None:
+    context = Context(Owner("e", "ns", "uid"), WORKFLOW, {})
+    result = recover(status(), Order("Step", task="b"), T0)
+    assert isinstance(result, Recovered)
+    running = plan(context, result.status, {}, T0).status
+    assert running.phase == "Failed"  # frozen
+    done = plan(context, running, {"e-b-3": ObservedJob("e-b-3", "b", 3, "Succeeded")}, T0)
+    assert phases(done.status)["c"] == "Pending"
+    assert not [a for a in done.actions if isinstance(a, CreateJob)]
+    assert done.status.phase == "Failed"
+
+
+def test_step_with_update_execution_phase_recomputes_it() -> None:
+    context = Context(Owner("e", "ns", "uid"), WORKFLOW, {})
+    result = recover(status(), Order("Step", task="b", update_execution_phase=True), T0)
+    assert isinstance(result, Recovered)
+    running = plan(context, result.status, {}, T0).status
+    done = plan(context, running, {"e-b-3": ObservedJob("e-b-3", "b", 3, "Succeeded")}, T0)
+    assert done.status.phase == "Paused"  # c waits for a recovery to start it
+
+
+# --- stall facts ------------------------------------------------------------------------
+
+
+def _job(failed: bool) -> JSON:
+    conditions = (
+        [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}] if failed else []
+    )
+    return {
+        "metadata": {
+            "name": "e-a-1",
+            "labels": {"headway.dev/task": "a", "headway.dev/attempt": "1"},
+        },
+        "status": {"conditions": conditions, "active": 0 if failed else 1},
+    }
+
+
+def _pod(**status_fields: Any) -> JSON:
+    meta: JSON = {
+        "name": "e-a-1-p",
+        "labels": {"job-name": "e-a-1"},
+        "creationTimestamp": "2026-11-21T12:00:00Z",
+    }
+    if status_fields.pop("deleting", False):
+        meta["deletionTimestamp"] = "2026-11-21T12:01:00Z"
+    return {
+        "metadata": meta,
+        "status": {
+            "containerStatuses": [{"name": "main", "state": {"running": {}}}],
+            **status_fields,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("job", "pods", "stalled"),
+    [
+        (_job(True), [], "the pod vanished before it finished"),
+        (
+            _job(True),
+            [
+                _pod(
+                    phase="Running",
+                    conditions=[
+                        {
+                            "type": "DisruptionTarget",
+                            "status": "True",
+                            "reason": "DeletionByTaintManager",
+                            "message": "Taint manager: deleting due to NoExecute taint",
+                        }
+                    ],
+                )
+            ],
+            "pod e-a-1-p was disrupted: Taint manager: deleting due to NoExecute taint",
+        ),
+        (
+            _job(False),
+            [_pod(phase="Running", deleting=True)],
+            "pod e-a-1-p was deleted before it finished",
+        ),
+        (
+            _job(True),
+            [_pod(phase="Failed", reason="Evicted", message="low memory")],
+            "pod e-a-1-p was evicted: low memory",
+        ),
+        (_job(False), [_pod(phase="Running")], None),
+    ],
+)
+def test_stalls_are_told_apart_from_task_failures(
+    job: JSON, pods: list[JSON], stalled: str | None
+) -> None:
+    assert observe_job(job, pods).stalled == stalled
