@@ -37,8 +37,8 @@ cluster-status: $(STAMP)
 	$(PY) -m localcluster status
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check operator hack tests
-	$(VENV)/bin/ruff format --check operator hack tests
+	$(VENV)/bin/ruff check operator hack tests bench
+	$(VENV)/bin/ruff format --check operator hack tests bench
 	cd operator && ../$(VENV)/bin/lint-imports --config ../pyproject.toml
 
 typecheck: $(STAMP)

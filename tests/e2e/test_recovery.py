@@ -132,10 +132,13 @@ def annotate(kube: Kube, namespace: str, name: str, token: str) -> None:
 
 def wait_token(cluster: Cluster, namespace: str, name: str, token: str) -> None:
     """Wait until the operator has taken the recover annotation's value."""
-    wait_for(
-        lambda: execution(cluster.kube, namespace, name)["status"]["recovery"].get("lastToken") == token,
-        f"the operator to take recover token {token}",
-    )
+
+    def taken() -> bool:
+        return (
+            execution(cluster.kube, namespace, name)["status"]["recovery"].get("lastToken") == token
+        )
+
+    wait_for(taken, f"the operator to take recover token {token}")
 
 
 def test_recover_annotation_reruns_the_failed_task_and_successors_only(
