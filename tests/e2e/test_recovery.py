@@ -134,9 +134,8 @@ def wait_token(cluster: Cluster, namespace: str, name: str, token: str) -> None:
     """Wait until the operator has taken the recover annotation's value."""
 
     def taken() -> bool:
-        return (
-            execution(cluster.kube, namespace, name)["status"]["recovery"].get("lastToken") == token
-        )
+        recovery: JSON = execution(cluster.kube, namespace, name)["status"]["recovery"]
+        return recovery.get("lastToken") == token
 
     wait_for(taken, f"the operator to take recover token {token}")
 
