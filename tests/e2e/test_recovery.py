@@ -3,7 +3,10 @@ automatic stall recovery, exactly-once application, identity and permission."""
 
 from __future__ import annotations
 
+import json
+import ssl
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -588,3 +591,60 @@ def test_requested_by_is_the_authenticated_user_and_permission_is_enforced_both_
     assert [h["by"] for h in status["history"] if h["event"] == "Retriggered"] == ["alice"]
     annotations = execution(cluster.kube, namespace, "auth2-1")["metadata"]["annotations"]
     assert annotations["headway.dev/recover-requested-by"] == "alice"
+
+
+def test_rest_post_with_a_service_account_token_creates_an_audited_request(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    """The Kubernetes API is the REST API: plain HTTPS, a bearer token, JSON."""
+    gate(cluster, namespace, "closed")
+    start(cluster, namespace, "rest", [gated("a")])
+    wait_phase(cluster.kube, namespace, "rest-1", "Failed")
+    gate(cluster, namespace, "open")
+    cluster.kube.create(
+        path_of("v1", "serviceaccounts", namespace), {"metadata": {"name": "pipeline-bot"}}
+    )
+    cluster.kube.create(
+        path_of("rbac.authorization.k8s.io/v1", "roles", namespace),
+        {"metadata": {"name": "recoverer"}, "rules": RECOVERER},
+    )
+    cluster.kube.create(
+        path_of("rbac.authorization.k8s.io/v1", "rolebindings", namespace),
+        {
+            "metadata": {"name": "pipeline-bot"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "recoverer",
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "pipeline-bot", "namespace": namespace}
+            ],
+        },
+    )
+    token = cluster.kube.create(
+        path_of("v1", "serviceaccounts", namespace, "pipeline-bot") + "/token",
+        {"spec": {"expirationSeconds": 600}},
+    )["status"]["token"]
+    body = json.dumps(
+        {
+            "apiVersion": WF,
+            "kind": "RecoveryRequest",
+            "metadata": {"name": "from-ci"},
+            "spec": {"executionRef": {"name": "rest-1"}, "mode": "Flow"},
+        }
+    ).encode()
+    url = f"{cluster.kube.host}/apis/headway.dev/v1alpha1/namespaces/{namespace}/recoveryrequests"
+    ca = cluster.kube.api.configuration.ssl_ca_cert
+    post = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(post, context=ssl.create_default_context(cafile=ca)) as response:
+        assert response.status == 201
+
+    done = wait_request(cluster, namespace, "from-ci", "Succeeded", "Failed", "Rejected")
+    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["requestedBy"] == f"system:serviceaccount:{namespace}:pipeline-bot"
