@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -27,6 +28,7 @@ PLURALS = {
     "Workflow": "workflows",
     "Execution": "executions",
     "RecoveryRequest": "recoveryrequests",
+    "ConfigMap": "configmaps",
 }
 console = Console()
 JSON = dict[str, Any]
@@ -46,6 +48,14 @@ def fresh_namespace(kube: Kube) -> None:
             while kube.find(path) is not None:
                 time.sleep(0.5)
     kube.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
+
+
+def apply_file(kube: Kube, path: Path) -> None:
+    for document in yaml.safe_load_all(path.read_text()):
+        create(kube, document)
+    console.print(
+        f"[green]✓[/] applied {path.relative_to(path.parents[1])} in namespace {NAMESPACE}"
+    )
 
 
 def wait_done(kube: Kube, name: str, timeout: float = 300) -> JSON:
@@ -71,14 +81,63 @@ def show(obj: JSON) -> None:
         table.add_column(column)
     for name in (t["name"] for t in status["workflow"]["tasks"]):
         task = status["tasks"][name]
-        table.add_row(
-            name,
-            task["phase"],
-            str(task["attempts"]),
-            task.get("job", ""),
-            yaml.safe_dump(task.get("outputs"), default_flow_style=True).strip(),
+        outputs = task.get("outputs")
+        shown = (
+            yaml.safe_dump(outputs, default_flow_style=True).strip() if outputs is not None else ""
         )
+        table.add_row(name, task["phase"], str(task["attempts"]), task.get("job", ""), shown)
     console.print(table)
+
+
+def job_names(kube: Kube, execution: str) -> list[str]:
+    jobs = kube.get(
+        path_of("batch/v1", "jobs", NAMESPACE), labelSelector=f"headway.dev/execution={execution}"
+    )
+    return sorted(j["metadata"]["name"] for j in jobs["items"])
+
+
+def recover_demo(kube: Kube, examples: Path) -> bool:
+    """A step fails; its configuration is fixed; a RecoveryRequest reruns it and what follows."""
+    console.rule("recovery: rerun the failed step, keep what succeeded")
+    apply_file(kube, examples / "recovery.yaml")
+    failed = wait_done(kube, "report-nightly")
+    show(failed)
+    validate = failed["status"]["tasks"]["validate"]
+    console.print(f"validate failed: {validate.get('reason')}: {validate.get('message')}")
+    kept = job_names(kube, "report-nightly")
+    kube.patch(
+        path_of("v1", "configmaps", NAMESPACE, "report-settings"), {"data": {"currency": "EUR"}}
+    )
+    console.print("[green]✓[/] fixed the configuration (currency: EUR)")
+    apply_file(kube, examples / "recovery-request.yaml")
+    request = path_of(WF, "recoveryrequests", NAMESPACE, "fix-currency")
+    with console.status("applying the RecoveryRequest"):
+        while (kube.get(request).get("status") or {}).get("phase") not in (
+            "Succeeded",
+            "Failed",
+            "Rejected",
+        ):
+            time.sleep(0.5)
+    status = kube.get(request)["status"]
+    console.print(
+        f"RecoveryRequest fix-currency: {status['phase']}, "
+        f"requested by {status.get('requestedBy')}: {status.get('message')}"
+    )
+    done = wait_done(kube, "report-nightly")
+    show(done)
+    jobs = job_names(kube, "report-nightly")
+    console.print(f"Jobs before: {', '.join(kept)}\nJobs after:  {', '.join(jobs)}")
+    before, after = failed["status"]["tasks"]["extract"], done["status"]["tasks"]["extract"]
+    kept_extract = (before["job"], before["attempts"], before["outputs"]) == (
+        after["job"],
+        after["attempts"],
+        after["outputs"],
+    )
+    if not (done["status"]["phase"] == "Succeeded" and set(kept) <= set(jobs) and kept_extract):
+        console.print("[red]the recovery did not keep the finished work as it should[/]")
+        return False
+    console.print("[green]✓[/] extract was not rerun: same Job, same attempt count, same outputs.")
+    return True
 
 
 def main() -> int:
@@ -94,13 +153,13 @@ def main() -> int:
     try:
         fresh_namespace(kube)
         examples = layout.root.parent / "examples"
-        for document in yaml.safe_load_all((examples / "etl.yaml").read_text()):
-            create(kube, document)
-        console.print(f"[green]✓[/] applied examples/etl.yaml in namespace {NAMESPACE}")
+        apply_file(kube, examples / "etl.yaml")
         done = wait_done(kube, "etl-2026-11-21")
         show(done)
         if done["status"]["phase"] != "Succeeded":
             console.print("[red]the ETL execution did not succeed[/]")
+            return 1
+        if not recover_demo(kube, examples):
             return 1
         cyclic = {
             "apiVersion": WF,
@@ -126,7 +185,8 @@ def main() -> int:
         "\nThe cluster keeps running. Look around:\n"
         f"  export KUBECONFIG={layout.kubeconfig} PATH={layout.bin_link}:$PATH\n"
         f"  kubectl -n {NAMESPACE} get executions,jobs\n"
-        f"  kubectl -n {NAMESPACE} describe execution etl-2026-11-21\n"
+        f"  kubectl -n {NAMESPACE} describe execution report-nightly\n"
+        f"  kubectl -n {NAMESPACE} get recoveryrequests\n"
         "Run the operator yourself with `make operator`; stop the cluster with `make cluster-down`."
     )
     return 0

@@ -382,3 +382,18 @@ def test_deleting_an_execution_deletes_its_jobs(
         lambda: not jobs_of(cluster.kube, namespace, "diamond-1"),
         "the Jobs to be garbage-collected",
     )
+
+
+def test_retry_example_fails_once_then_succeeds(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    apply_example(cluster.kube, namespace, "retry")
+
+    done = wait_phase(cluster.kube, namespace, "flaky-1", "Succeeded", "Failed")
+
+    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["tasks"]["flaky"]["outputs"] == {"attempt": 2}
+    assert [j["metadata"]["name"] for j in jobs_of(cluster.kube, namespace, "flaky-1")] == [
+        "flaky-1-flaky-1",
+        "flaky-1-flaky-2",
+    ]

@@ -13,7 +13,7 @@ import pytest
 
 from headway.shell.kube import Kube, KubeError, path_of
 from localcluster.operator import OperatorProcess
-from support import Cluster, create, execution, jobs_of, wait_for, wait_phase
+from support import Cluster, apply_example, create, execution, jobs_of, wait_for, wait_phase
 
 pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
@@ -648,3 +648,24 @@ def test_rest_post_with_a_service_account_token_creates_an_audited_request(
     done = wait_request(cluster, namespace, "from-ci", "Succeeded", "Failed", "Rejected")
     assert done["status"]["phase"] == "Succeeded"
     assert done["status"]["requestedBy"] == f"system:serviceaccount:{namespace}:pipeline-bot"
+
+
+def test_recovery_example_reruns_validate_and_publish_only(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    apply_example(cluster.kube, namespace, "recovery")
+    failed = wait_phase(cluster.kube, namespace, "report-nightly", "Failed", "Succeeded")
+    assert failed["status"]["tasks"]["validate"]["phase"] == "Failed"
+    cluster.kube.patch(
+        path_of("v1", "configmaps", namespace, "report-settings"), {"data": {"currency": "EUR"}}
+    )
+
+    apply_example(cluster.kube, namespace, "recovery-request")
+
+    assert (
+        wait_request(cluster, namespace, "fix-currency", "Succeeded", "Failed")["status"]["phase"]
+        == "Succeeded"
+    )
+    done = wait_phase(cluster.kube, namespace, "report-nightly", "Succeeded")["status"]
+    assert done["tasks"]["extract"] == failed["status"]["tasks"]["extract"]
+    assert done["tasks"]["publish"]["outputs"] == {"published": "1250 orders in EUR"}
