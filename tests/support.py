@@ -109,3 +109,20 @@ def jobs_of(kube: Kube, namespace: str, execution_name: str) -> list[JSON]:
         labelSelector=f"headway.dev/execution={execution_name}",
     )["items"]
     return sorted(items, key=lambda j: (j["metadata"]["creationTimestamp"], j["metadata"]["name"]))
+
+
+def bind(kube: Kube, namespace: str, name: str, role: tuple[str, str], subject: JSON) -> None:
+    """A RoleBinding of ``role`` (kind, name) to ``subject`` in ``namespace``."""
+    kind, role_name = role
+    kube.create(
+        path_of("rbac.authorization.k8s.io/v1", "rolebindings", namespace),
+        {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role_name},
+            "subjects": [subject],
+        },
+    )
+
+
+def user(name: str) -> JSON:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}

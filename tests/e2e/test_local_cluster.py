@@ -15,7 +15,7 @@ import pytest
 
 from headway.shell.kube import KubeError, path_of
 from localcluster import cluster as localcluster
-from support import Cluster, wait_for
+from support import Cluster, bind, user, wait_for
 
 pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
@@ -156,20 +156,7 @@ def test_rbac_refuses_a_user_until_a_role_binding_allows_it(
         alice.get(path_of("v1", "configmaps", namespace))
     assert refused.value.status == 403
 
-    cluster.kube.create(
-        path_of("rbac.authorization.k8s.io/v1", "rolebindings", namespace),
-        {
-            "metadata": {"name": "alice-view"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "view",
-            },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
-            ],
-        },
-    )
+    bind(cluster.kube, namespace, "alice-view", ("ClusterRole", "view"), user("alice"))
 
     listing = wait_for(
         lambda: _try_get(alice, path_of("v1", "configmaps", namespace)), "alice allowed"
@@ -193,18 +180,8 @@ def test_pod_talks_to_the_api_server_as_its_service_account(
     cluster: Cluster, namespace: str
 ) -> None:
     """The projected token, CA and KUBERNETES_SERVICE_* let in-cluster clients work here."""
-    cluster.kube.create(
-        path_of("rbac.authorization.k8s.io/v1", "rolebindings", namespace),
-        {
-            "metadata": {"name": "default-view"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "view",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}],
-        },
-    )
+    account = {"kind": "ServiceAccount", "name": "default", "namespace": namespace}
+    bind(cluster.kube, namespace, "default-view", ("ClusterRole", "view"), account)
     script = """
 import json, os, ssl, urllib.request
 base = '/var/run/secrets/kubernetes.io/serviceaccount'

@@ -13,7 +13,8 @@ import pytest
 
 from headway.shell.kube import Kube, KubeError, path_of
 from localcluster.operator import OperatorProcess
-from support import Cluster, apply_example, create, execution, jobs_of, wait_for, wait_phase
+from support import Cluster, apply_example, bind, create, execution, jobs_of, wait_for, wait_phase
+from support import user as support_user
 
 pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
@@ -72,6 +73,15 @@ def gate(cluster: Cluster, namespace: str, state: str) -> None:
         cluster.kube.patch(path, {"data": {"state": state}})
 
 
+def failing_run(
+    cluster: Cluster, namespace: str, name: str, tasks: list[JSON], **spec: Any
+) -> JSON:
+    """Start ``name`` with the gate closed and return it once it has Failed."""
+    gate(cluster, namespace, "closed")
+    start(cluster, namespace, name, tasks, **spec)
+    return wait_phase(cluster.kube, namespace, f"{name}-1", "Failed")
+
+
 def job_uids(cluster: Cluster, namespace: str, name: str) -> dict[str, str]:
     return {
         j["metadata"]["name"]: j["metadata"]["uid"] for j in jobs_of(cluster.kube, namespace, name)
@@ -84,14 +94,7 @@ def grant(cluster: Cluster, namespace: str, user: str, rules: list[JSON]) -> Non
         path_of("rbac.authorization.k8s.io/v1", "roles", namespace),
         {"metadata": {"name": role}, "rules": rules},
     )
-    cluster.kube.create(
-        path_of("rbac.authorization.k8s.io/v1", "rolebindings", namespace),
-        {
-            "metadata": {"name": role},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-        },
-    )
+    bind(cluster.kube, namespace, role, ("Role", role), support_user(user))
 
 
 RECOVERER = [
@@ -146,8 +149,7 @@ def wait_token(cluster: Cluster, namespace: str, name: str, token: str) -> None:
 def test_recover_annotation_reruns_the_failed_task_and_successors_only(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    gate(cluster, namespace, "closed")
-    start(
+    failed = failing_run(
         cluster,
         namespace,
         "chain",
@@ -166,8 +168,6 @@ def test_recover_annotation_reruns_the_failed_task_and_successors_only(
             },
         ],
     )
-    failed = wait_phase(cluster.kube, namespace, "chain-1", "Failed", "Succeeded")
-    assert failed["status"]["phase"] == "Failed"
     kept = {n: failed["status"]["tasks"][n] for n in ("a", "b")}
     before = job_uids(cluster, namespace, "chain-1")
     assert sorted(before) == ["chain-1-a-1", "chain-1-b-1", "chain-1-c-1"]
@@ -204,8 +204,7 @@ def test_recover_annotation_reruns_the_failed_task_and_successors_only(
 def test_flow_request_on_a_failed_diamond_branch_reruns_that_branch_and_the_join(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    gate(cluster, namespace, "closed")
-    start(
+    failing_run(
         cluster,
         namespace,
         "diamond",
@@ -216,7 +215,6 @@ def test_flow_request_on_a_failed_diamond_branch_reruns_that_branch_and_the_join
             {"name": "join", "dependencies": ["left", "right"], "command": emit("join")},
         ],
     )
-    wait_phase(cluster.kube, namespace, "diamond-1", "Failed")
     before = job_uids(cluster, namespace, "diamond-1")
     gate(cluster, namespace, "open")
 
@@ -237,8 +235,7 @@ def test_flow_request_on_a_failed_diamond_branch_reruns_that_branch_and_the_join
 def test_step_reruns_only_the_named_task(
     cluster: Cluster, operator: OperatorProcess, namespace: str, update_phase: bool
 ) -> None:
-    gate(cluster, namespace, "closed")
-    start(
+    failing_run(
         cluster,
         namespace,
         "steps",
@@ -248,7 +245,6 @@ def test_step_reruns_only_the_named_task(
             {"name": "c", "dependencies": ["b"], "command": emit("c")},
         ],
     )
-    wait_phase(cluster.kube, namespace, "steps-1", "Failed")
     gate(cluster, namespace, "open")
 
     request(
@@ -477,8 +473,7 @@ def test_pod_on_a_lost_node_is_replaced_automatically(
 def test_a_request_is_applied_exactly_once_across_an_operator_kill(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    gate(cluster, namespace, "closed")
-    start(
+    failing_run(
         cluster,
         namespace,
         "once",
@@ -497,7 +492,6 @@ def test_a_request_is_applied_exactly_once_across_an_operator_kill(
             },
         ],
     )
-    wait_phase(cluster.kube, namespace, "once-1", "Failed")
     gate(cluster, namespace, "open")
 
     request(cluster.kube, namespace, "retry-b", "once-1", mode="Flow", task="b")
@@ -520,9 +514,7 @@ def test_a_request_is_applied_exactly_once_across_an_operator_kill(
 def test_operator_killed_before_it_saw_a_request_applies_it_once_on_restart(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    gate(cluster, namespace, "closed")
-    start(cluster, namespace, "late", [gated("a")])
-    wait_phase(cluster.kube, namespace, "late-1", "Failed")
+    failing_run(cluster, namespace, "late", [gated("a")])
     gate(cluster, namespace, "open")
 
     request(cluster.kube, namespace, "fix", "late-1", mode="Flow")
@@ -541,9 +533,7 @@ def test_operator_killed_before_it_saw_a_request_applies_it_once_on_restart(
 def test_requested_by_is_the_authenticated_user_and_permission_is_enforced_both_ways(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    gate(cluster, namespace, "closed")
-    start(cluster, namespace, "auth", [gated("a")])
-    wait_phase(cluster.kube, namespace, "auth-1", "Failed")
+    failing_run(cluster, namespace, "auth", [gated("a")])
     alice, bob = cluster.as_user("alice"), cluster.as_user("bob")
     grant(cluster, namespace, "alice", RECOVERER + ANNOTATOR)
     grant(cluster, namespace, "bob", ANNOTATOR)
@@ -581,9 +571,7 @@ def test_requested_by_is_the_authenticated_user_and_permission_is_enforced_both_
     assert any(e["reason"] == "Recovery" and "by alice" in e["message"] for e in events)
 
     # The annotation path records who set it, too.
-    gate(cluster, namespace, "closed")
-    start(cluster, namespace, "auth2", [gated("a")])
-    wait_phase(cluster.kube, namespace, "auth2-1", "Failed")
+    failing_run(cluster, namespace, "auth2", [gated("a")])
     gate(cluster, namespace, "open")
     annotate(alice, namespace, "auth2-1", "alice-1")
     wait_token(cluster, namespace, "auth2-1", "alice-1")
@@ -597,9 +585,7 @@ def test_rest_post_with_a_service_account_token_creates_an_audited_request(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     """The Kubernetes API is the REST API: plain HTTPS, a bearer token, JSON."""
-    gate(cluster, namespace, "closed")
-    start(cluster, namespace, "rest", [gated("a")])
-    wait_phase(cluster.kube, namespace, "rest-1", "Failed")
+    failing_run(cluster, namespace, "rest", [gated("a")])
     gate(cluster, namespace, "open")
     cluster.kube.create(
         path_of("v1", "serviceaccounts", namespace), {"metadata": {"name": "pipeline-bot"}}
@@ -608,20 +594,8 @@ def test_rest_post_with_a_service_account_token_creates_an_audited_request(
         path_of("rbac.authorization.k8s.io/v1", "roles", namespace),
         {"metadata": {"name": "recoverer"}, "rules": RECOVERER},
     )
-    cluster.kube.create(
-        path_of("rbac.authorization.k8s.io/v1", "rolebindings", namespace),
-        {
-            "metadata": {"name": "pipeline-bot"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "recoverer",
-            },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": "pipeline-bot", "namespace": namespace}
-            ],
-        },
-    )
+    bot = {"kind": "ServiceAccount", "name": "pipeline-bot", "namespace": namespace}
+    bind(cluster.kube, namespace, "pipeline-bot", ("Role", "recoverer"), bot)
     token = cluster.kube.create(
         path_of("v1", "serviceaccounts", namespace, "pipeline-bot") + "/token",
         {"spec": {"expirationSeconds": 600}},
@@ -669,3 +643,25 @@ def test_recovery_example_reruns_validate_and_publish_only(
     done = wait_phase(cluster.kube, namespace, "report-nightly", "Succeeded")["status"]
     assert done["tasks"]["extract"] == failed["status"]["tasks"]["extract"]
     assert done["tasks"]["publish"]["outputs"] == {"published": "1250 orders in EUR"}
+
+
+def test_while_the_operator_is_stopped_recoveries_are_refused_not_unaudited(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    failing_run(cluster, namespace, "down", [gated("a")])
+    operator.stop()  # a clean stop: kopf removes its webhooks, except the persistent ones
+    try:
+        with pytest.raises(KubeError) as refused_request:
+            request(cluster.kube, namespace, "while-down", "down-1", mode="Flow")
+        with pytest.raises(KubeError) as refused_annotation:
+            annotate(cluster.kube, namespace, "down-1", "while-down")
+        for refused in (refused_request, refused_annotation):
+            assert "failed calling webhook" in str(refused.value)
+        # Running work is not held hostage: new Executions are still accepted.
+        start(cluster, namespace, "meanwhile", [{"name": "a", "command": emit("a")}])
+    finally:
+        operator.start()
+    assert wait_phase(cluster.kube, namespace, "meanwhile-1", "Succeeded")
+    assert (
+        execution(cluster.kube, namespace, "down-1")["status"]["recovery"].get("lastToken") is None
+    )

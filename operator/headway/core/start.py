@@ -23,9 +23,10 @@ def set_condition(conditions: list[Condition], new: Condition) -> list[Condition
     return [c for c in conditions if c.type != new.type] + [new]
 
 
-def _not_ready(
+def not_ready(
     status: ExecutionStatus, reason: str, message: str, now: datetime.datetime
 ) -> ExecutionStatus:
+    """``Ready=False`` with the reason; nothing else changes (no Job will start)."""
     updated = status.model_copy(deep=True)
     updated.phase = updated.phase or "Pending"
     updated.conditions = set_condition(
@@ -50,13 +51,13 @@ def start(
     workflow = spec.workflow or referenced
     if workflow is None:
         name = spec.workflow_ref.name if spec.workflow_ref else "?"
-        return _not_ready(status, "WorkflowNotFound", f'Workflow "{name}" not found', now)
+        return not_ready(status, "WorkflowNotFound", f'Workflow "{name}" not found', now)
     problems = workflow_problems(workflow)
     if problems:
-        return _not_ready(status, "InvalidWorkflow", "; ".join(problems), now)
+        return not_ready(status, "InvalidWorkflow", "; ".join(problems), now)
     params, param_problems = resolve_params(workflow, spec.params)
     if param_problems:
-        return _not_ready(status, "InvalidParams", "; ".join(param_problems), now)
+        return not_ready(status, "InvalidParams", "; ".join(param_problems), now)
     started = status.model_copy(deep=True)
     started.workflow, started.params = workflow, params
     started.tasks = {t.name: TaskStatus() for t in workflow.tasks}

@@ -126,7 +126,8 @@ def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None
 
 
 # --- identity and permission for recoveries -------------------------------------------------
-# These fail closed (failurePolicy: Fail): without the operator, nobody recovers unaudited.
+# These fail closed (failurePolicy: Fail) and are persistent (kept registered when the operator
+# stops): without the operator, nobody recovers, and nobody recovers unaudited.
 
 
 def _annotations(obj: Any) -> dict[str, str]:
@@ -146,7 +147,12 @@ def _set_annotation(patch: kopf.Patch, body: kopf.Body, key: str, value: str | N
 
 
 @kopf.on.mutate(
-    GROUP, VERSION, "recoveryrequests", operations=["CREATE", "UPDATE"], id="record-requester"
+    GROUP,
+    VERSION,
+    "recoveryrequests",
+    operations=["CREATE", "UPDATE"],
+    id="record-requester",
+    persistent=True,
 )
 def record_requester(
     patch: kopf.Patch, body: kopf.Body, userinfo: kopf.UserInfo, **kwargs: Any
@@ -171,7 +177,9 @@ def record_requester(
             patch.setdefault("metadata", {})["annotations"] = annotations
 
 
-@kopf.on.mutate(GROUP, VERSION, "executions", operations=["UPDATE"], id="record-recoverer")
+@kopf.on.mutate(
+    GROUP, VERSION, "executions", operations=["UPDATE"], id="record-recoverer", persistent=True
+)
 def record_recoverer(
     patch: kopf.Patch, body: kopf.Body, userinfo: kopf.UserInfo, **kwargs: Any
 ) -> None:
@@ -207,7 +215,9 @@ def may_recover(userinfo: kopf.UserInfo, namespace: str) -> bool:
     return bool((result.get("status") or {}).get("allowed"))
 
 
-@kopf.on.validate(GROUP, VERSION, "executions", operations=["UPDATE"], id="recover-permission")
+@kopf.on.validate(
+    GROUP, VERSION, "executions", operations=["UPDATE"], id="recover-permission", persistent=True
+)
 def check_recover_permission(
     body: kopf.Body, userinfo: kopf.UserInfo, namespace: str | None, **kwargs: Any
 ) -> None:

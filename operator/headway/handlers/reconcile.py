@@ -14,7 +14,7 @@ from headway.core.plan import Action, Context, Emit, plan
 from headway.core.render import Owner
 from headway.core.requests import Request, RequestUpdate, apply_requests, complete_requests
 from headway.core.spec import workflow_problems
-from headway.core.start import set_condition, start
+from headway.core.start import not_ready, set_condition, start
 from headway.handlers.recovery import parse_request, recover_by_annotation, write_request_updates
 from headway.models.base import API_VERSION, Condition
 from headway.models.execution import ExecutionSpec, ExecutionStatus
@@ -52,20 +52,6 @@ def _referenced(kube: Kube, namespace: str, spec: ExecutionSpec) -> WorkflowSpec
         return validation_message(error)
 
 
-def _invalid(
-    status: ExecutionStatus, reason: str, message: str, now: datetime.datetime
-) -> ExecutionStatus:
-    updated = status.model_copy(deep=True)
-    updated.phase = updated.phase or "Pending"
-    updated.conditions = set_condition(
-        updated.conditions,
-        Condition(
-            type="Ready", status="False", reason=reason, message=message, last_transition_time=now
-        ),
-    )
-    return updated
-
-
 def reconcile_execution(
     kube: Kube, namespace: str, name: str, clock: Clock = utcnow
 ) -> datetime.datetime | None:
@@ -96,7 +82,7 @@ def _reconcile_once(
             obj,
             path,
             old,
-            _invalid(old, "InvalidSpec", validation_message(error), now),
+            not_ready(old, "InvalidSpec", validation_message(error), now),
             [],
             now,
         )
@@ -105,7 +91,7 @@ def _reconcile_once(
     if status.workflow is None:
         referenced = _referenced(kube, namespace, spec)
         if isinstance(referenced, str):
-            status = _invalid(status, "InvalidWorkflow", referenced, now)
+            status = not_ready(status, "InvalidWorkflow", referenced, now)
         else:
             status = start(spec, status, referenced, now)
     raw_requests = store.list_requests(kube, namespace, name)
