@@ -187,8 +187,8 @@ def main() -> int:
         f"  kubectl -n {NAMESPACE} get executions,jobs\n"
         f"  kubectl -n {NAMESPACE} describe execution report-nightly\n"
         f"  kubectl -n {NAMESPACE} get recoveryrequests\n"
-        "Run the operator yourself with `make operator` (recoveries are refused while it is down);\n"
-        "stop the cluster with `make cluster-down`."
+        "Run the operator yourself with `make operator` (while it is down, recoveries are\n"
+        "refused); stop the cluster with `make cluster-down`."
     )
     return 0
 

@@ -9,7 +9,7 @@ import pytest
 
 from headway.core.facts import observe_job
 from headway.core.plan import Context, CreateJob, ObservedJob, plan
-from headway.core.recovery import Order, Recovered, Rejected, outcome, recover
+from headway.core.recovery import Order, Recovered, Rejected, outcome, recover, recover_by_token
 from headway.core.render import Owner
 from headway.core.requests import Request, apply_requests, complete_requests
 from headway.models.execution import ExecutionStatus, TaskPhase, TaskStatus
@@ -422,3 +422,26 @@ def test_stalls_are_told_apart_from_task_failures(
     job: JSON, pods: list[JSON], stalled: str | None
 ) -> None:
     assert observe_job(job, pods).stalled == stalled
+
+
+@pytest.mark.parametrize(
+    ("token", "last", "handled"),
+    [(None, None, False), ("t1", "t1", False), ("t2", "t1", True), ("t1", None, True)],
+)
+def test_recover_token_is_handled_once(token: str | None, last: str | None, handled: bool) -> None:
+    before = status()
+    before.recovery.last_token = last
+    after, events = recover_by_token(before, token, "alice", T0)
+    assert (after != before) == handled
+    if handled:
+        assert after.recovery.last_token == token
+        assert [e.reason for e in events] == ["Recovery"]
+
+
+def test_a_rejected_token_is_still_recorded_as_handled() -> None:
+    done = status("Succeeded", b="Succeeded", c="Succeeded")
+    after, events = recover_by_token(done, "t1", "alice", T0)
+    assert after.recovery.last_token == "t1"
+    assert phases(after) == phases(done)
+    assert after.history[-1].event == "RecoveryRejected"
+    assert [e.reason for e in events] == ["RecoveryRejected"]

@@ -192,3 +192,22 @@ def outcome(
     elif any(s.phase in BUSY for s in states) or status.phase == "Running":
         return None
     return "Succeeded" if all(s.phase == "Succeeded" for s in states) else "Failed"
+
+
+def recover_by_token(
+    status: ExecutionStatus, token: str | None, by: str | None, now: datetime.datetime
+) -> tuple[ExecutionStatus, list[Emit]]:
+    """The ``headway.dev/recover`` annotation: each new value is a Flow recovery of every
+    Failed and Blocked task. A value is handled once, whether it applies or not."""
+    if not token or token == status.recovery.last_token or status.workflow is None:
+        return status, []
+    result = recover(status, Order(mode="Flow", by=by, token=token), now)
+    if isinstance(result, Recovered):
+        return result.status, [result.event]
+    rejected = status.model_copy(deep=True)
+    rejected.recovery.last_token = token
+    rejected.history.append(
+        HistoryEntry(time=now, event="RecoveryRejected", by=by, message=result.message)
+    )
+    message = f"recover annotation {token!r}: {result.message}"
+    return rejected, [Emit("Warning", "RecoveryRejected", message)]

@@ -113,7 +113,7 @@ def _reconcile_once(
         status, actions, wake = result.status, result.actions, result.wake_at
     updates = complete_requests(status, requests, applied.updates, now)
     updates |= {n: u for n, u in invalid.items() if _phase(raw_requests, n) != "Rejected"}
-    store.apply(kube, namespace, obj, [a for a in actions if not isinstance(a, Emit)], now)
+    store.apply(kube, namespace, [a for a in actions if not isinstance(a, Emit)])
     _write(kube, obj, path, old, status, events + [a for a in actions if isinstance(a, Emit)], now)
     write_request_updates(kube, namespace, raw_requests, updates)
     return wake

@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from headway.core.plan import Emit
-from headway.core.recovery import Order, Recovered, recover
+from headway.core.recovery import Order, recover_by_token
 from headway.core.requests import Request, RequestUpdate
 from headway.models.base import rfc3339
-from headway.models.execution import ExecutionStatus, HistoryEntry
+from headway.models.execution import ExecutionStatus
 from headway.models.recovery import RecoveryRequestSpec
 from headway.shell import store
 from headway.shell.kube import Kube
@@ -57,23 +57,9 @@ def parse_request(obj: JSON) -> Request | RequestUpdate:
 def recover_by_annotation(
     obj: JSON, status: ExecutionStatus, now: datetime.datetime
 ) -> tuple[ExecutionStatus, list[Emit]]:
-    """Each new ``headway.dev/recover`` value: a Flow recovery of every Failed/Blocked task.
-    A value is handled once, applied or not."""
+    """The recover annotation's value and who set it, handed to the core."""
     token = (obj["metadata"].get("annotations") or {}).get(ANNOTATION_RECOVER)
-    if not token or token == status.recovery.last_token or status.workflow is None:
-        return status, []
-    by = requested_by(obj, ANNOTATION_RECOVER_BY)
-    result = recover(status, Order(mode="Flow", by=by, token=token), now)
-    if isinstance(result, Recovered):
-        return result.status, [result.event]
-    rejected = status.model_copy(deep=True)
-    rejected.recovery.last_token = token
-    rejected.history.append(
-        HistoryEntry(time=now, event="RecoveryRejected", by=by, message=result.message)
-    )
-    return rejected, [
-        Emit("Warning", "RecoveryRejected", f"recover annotation {token!r}: {result.message}")
-    ]
+    return recover_by_token(status, token, requested_by(obj, ANNOTATION_RECOVER_BY), now)
 
 
 def write_request_updates(

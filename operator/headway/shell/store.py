@@ -56,9 +56,7 @@ def patch_status(kube: Kube, path: str, resource_version: str, status: JSON) -> 
         raise
 
 
-def apply(
-    kube: Kube, namespace: str, owner: JSON, actions: list[Action], now: datetime.datetime
-) -> None:
+def apply(kube: Kube, namespace: str, actions: list[Action]) -> None:
     """Carry out Job actions. Creating a Job that exists (409) means an earlier run created
     it: it is adopted, never created twice."""
     for action in actions:
