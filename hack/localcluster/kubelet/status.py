@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 JSON = dict[str, Any]
@@ -92,7 +92,6 @@ class PodState:
     reason: str | None = None  # pod-level, e.g. DeadlineExceeded
     message: str | None = None
     forced_phase: str | None = None  # e.g. Failed after a deadline or a lost container
-    extra: JSON = field(default_factory=dict)
 
     def phase(self) -> str:
         if self.forced_phase:

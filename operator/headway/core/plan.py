@@ -16,7 +16,7 @@ from typing import Any, Literal
 from headway.core import dag as dags
 from headway.core import outputs as outputs_
 from headway.core import templates
-from headway.core.naming import idempotency_key, job_name
+from headway.core.naming import idempotency_key
 from headway.core.render import Owner, render_job
 from headway.core.spec import effective_tasks
 from headway.models.execution import (
@@ -327,22 +327,3 @@ def plan(
 ) -> Plan:
     """Decide the next status and actions of a started Execution."""
     return _Planner(context, status, observed, now).run()
-
-
-def observed_by_name(jobs: list[ObservedJob]) -> dict[str, ObservedJob]:
-    return {job.name: job for job in jobs}
-
-
-__all__ = [
-    "Action",
-    "Context",
-    "CreateJob",
-    "DeleteJob",
-    "Emit",
-    "ObservedJob",
-    "Plan",
-    "backoff_seconds",
-    "job_name",
-    "observed_by_name",
-    "plan",
-]

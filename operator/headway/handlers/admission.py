@@ -18,10 +18,10 @@ import datetime
 import ipaddress
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from headway import certs
 from headway.core.spec import resolve_params, workflow_problems
@@ -77,29 +77,34 @@ def register(port: int, host: str, directory: Path | None) -> None:
         settings.admission.managed = MANAGED_BY
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], spec: kopf.Spec, kind: str) -> M:
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as error:
+        raise kopf.AdmissionError(
+            f"invalid {kind}: {validation_message(error)}", code=422
+        ) from None
+
+
+def _refuse(kind: str, problems: list[str]) -> None:
+    """Refuse with HTTP 422 and every problem named, if there are any."""
+    if problems:
+        raise kopf.AdmissionError(f"invalid {kind}: {'; '.join(problems)}", code=422)
+
+
 @kopf.on.validate(
     GROUP, VERSION, "workflows", operations=["CREATE", "UPDATE"], ignore_failures=True
 )
 def validate_workflow(spec: kopf.Spec, **_: Any) -> None:
-    try:
-        parsed = WorkflowSpec.model_validate(dict(spec))
-    except ValidationError as error:
-        raise kopf.AdmissionError(
-            f"invalid Workflow: {validation_message(error)}", code=422
-        ) from None
-    problems = workflow_problems(parsed)
-    if problems:
-        raise kopf.AdmissionError(f"invalid Workflow: {'; '.join(problems)}", code=422)
+    _refuse("Workflow", workflow_problems(_parse(WorkflowSpec, spec, "Workflow")))
 
 
 @kopf.on.validate(GROUP, VERSION, "executions", operations=["CREATE"], ignore_failures=True)
 def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None:
-    try:
-        parsed = ExecutionSpec.model_validate(dict(spec))
-    except ValidationError as error:
-        raise kopf.AdmissionError(
-            f"invalid Execution: {validation_message(error)}", code=422
-        ) from None
+    parsed = _parse(ExecutionSpec, spec, "Execution")
     workflow = parsed.workflow
     if workflow is None and parsed.workflow_ref is not None:
         # A missing Workflow is not refused: it may be created next (kubectl apply -f dir/).
@@ -120,9 +125,7 @@ def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None
     if workflow is None:
         return
     problems = workflow_problems(workflow) if parsed.workflow else []
-    problems += resolve_params(workflow, parsed.params)[1]
-    if problems:
-        raise kopf.AdmissionError(f"invalid Execution: {'; '.join(problems)}", code=422)
+    _refuse("Execution", problems + resolve_params(workflow, parsed.params)[1])
 
 
 # --- identity and permission for recoveries -------------------------------------------------
