@@ -445,3 +445,17 @@ def test_a_rejected_token_is_still_recorded_as_handled() -> None:
     assert phases(after) == phases(done)
     assert after.history[-1].event == "RecoveryRejected"
     assert [e.reason for e in events] == ["RecoveryRejected"]
+
+
+def test_a_request_whose_spec_did_not_parse_is_rejected_once_in_its_turn() -> None:
+    broken = Request("bad", "uid-bad", Order("Flow"), None, problem="invalid spec: field required")
+    result = apply_requests(status(), [broken, request("good", mode="Flow")], T0)
+    assert (result.updates["bad"].phase, result.updates["bad"].message) == (
+        "Rejected",
+        "invalid spec: field required",
+    )
+    assert result.updates["good"].phase == "Applied"
+    done = Request(
+        "bad", "uid-bad", Order("Flow"), "Rejected", problem="invalid spec: field required"
+    )
+    assert apply_requests(status(), [done], T0).updates == {}

@@ -29,6 +29,7 @@ class Request:
     phase: RecoveryPhase | None
     tasks: tuple[str, ...] = ()
     applied_at: datetime.datetime | None = None
+    problem: str | None = None  # the spec did not parse: rejected, in its turn
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,11 @@ def apply_requests(
             continue
         if request.phase == "Applied":
             return result  # one at a time: the next waits until this one completes
+        if request.problem is not None:
+            result.updates[request.name] = RequestUpdate(
+                request.name, "Rejected", request.problem, completed_at=now
+            )
+            continue
         if request.uid in result.status.recovery.applied_requests:
             # Applied before a crash; the request's own status was not yet written.
             result.updates[request.name] = RequestUpdate(

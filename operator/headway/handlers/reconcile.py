@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from headway.core.facts import observe_job
 from headway.core.plan import Action, Context, Emit, plan
 from headway.core.render import Owner
-from headway.core.requests import Request, RequestUpdate, apply_requests, complete_requests
+from headway.core.requests import apply_requests, complete_requests
 from headway.core.spec import workflow_problems
 from headway.core.start import not_ready, set_condition, start
 from headway.handlers.recovery import parse_request, recover_by_annotation, write_request_updates
@@ -95,9 +95,7 @@ def _reconcile_once(
         else:
             status = start(spec, status, referenced, now)
     raw_requests = store.list_requests(kube, namespace, name)
-    parsed = [parse_request(r) for r in raw_requests]
-    requests = [p for p in parsed if isinstance(p, Request)]
-    invalid = {p.name: p for p in parsed if isinstance(p, RequestUpdate)}
+    requests = [parse_request(r) for r in raw_requests]
     status, events = recover_by_annotation(obj, status, now)
     applied = apply_requests(status, requests, now)
     status, events = applied.status, events + applied.events
@@ -112,16 +110,10 @@ def _reconcile_once(
         result = plan(context, status, observed, now)
         status, actions, wake = result.status, result.actions, result.wake_at
     updates = complete_requests(status, requests, applied.updates, now)
-    updates |= {n: u for n, u in invalid.items() if _phase(raw_requests, n) != "Rejected"}
     store.apply(kube, namespace, [a for a in actions if not isinstance(a, Emit)])
     _write(kube, obj, path, old, status, events + [a for a in actions if isinstance(a, Emit)], now)
     write_request_updates(kube, namespace, raw_requests, updates)
     return wake
-
-
-def _phase(requests: list[JSON], name: str) -> str | None:
-    obj = next((r for r in requests if r["metadata"]["name"] == name), {})
-    return (obj.get("status") or {}).get("phase")
 
 
 def _write(

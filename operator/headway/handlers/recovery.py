@@ -27,13 +27,24 @@ def requested_by(obj: JSON, annotation: str) -> str | None:
     return (obj["metadata"].get("annotations") or {}).get(annotation)
 
 
-def parse_request(obj: JSON) -> Request | RequestUpdate:
-    """A Request for the core, or a rejection when its spec does not parse."""
+def parse_request(obj: JSON) -> Request:
+    """A Request for the core; one whose spec does not parse carries the problem."""
     meta, status = obj["metadata"], obj.get("status") or {}
+    applied = status.get("appliedAt")
+    common: dict[str, Any] = {
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "phase": status.get("phase"),
+        "tasks": tuple(status.get("tasks") or ()),
+        "applied_at": datetime.datetime.fromisoformat(applied.replace("Z", "+00:00"))
+        if applied
+        else None,
+    }
     try:
         spec = RecoveryRequestSpec.model_validate(obj.get("spec") or {})
     except ValidationError as error:
-        return RequestUpdate(meta["name"], "Rejected", f"invalid spec: {error.errors()[0]['msg']}")
+        problem = f"invalid spec: {error.errors()[0]['msg']}"
+        return Request(order=Order(mode="Flow"), problem=problem, **common)
     order = Order(
         mode=spec.mode,
         task=spec.task,
@@ -43,15 +54,7 @@ def parse_request(obj: JSON) -> Request | RequestUpdate:
         request=meta["name"],
         request_uid=meta["uid"],
     )
-    applied = status.get("appliedAt")
-    return Request(
-        meta["name"],
-        meta["uid"],
-        order,
-        status.get("phase"),
-        tuple(status.get("tasks") or ()),
-        datetime.datetime.fromisoformat(applied.replace("Z", "+00:00")) if applied else None,
-    )
+    return Request(order=order, **common)
 
 
 def recover_by_annotation(
