@@ -379,7 +379,7 @@ def test_provide_outputs_on_a_running_task_is_rejected(
         ),
         (
             {"executionRef": {"name": "ok-1"}, "mode": "Flow"},
-            "no Failed or Blocked task to recover",
+            "no Failed, Blocked or held task to recover",
         ),
     ],
 )

@@ -7,22 +7,22 @@ from typing import Any
 
 import pytest
 
-from headway.core.facts import observe_job
-from headway.core.plan import (
-    Context,
-    CreateJob,
-    DeleteJob,
-    Emit,
-    ObservedJob,
-    backoff_seconds,
-    plan,
-)
+from headway.core.actions import CreateJob, DeleteJob, Emit
+from headway.core.facts import ObservedJob, observe_jobs
+from headway.core.plan import Context, backoff_seconds, plan
 from headway.core.render import Owner
 from headway.core.start import start
 from headway.models.execution import AutoRecovery, ExecutionSpec, ExecutionStatus
 from headway.models.workflow import RetryPolicy, WorkflowSpec
 
 JSON = dict[str, Any]
+
+
+def observe(job_obj: JSON, pods: list[JSON]) -> ObservedJob:
+    """The facts of the one Job ``job_obj``, given every pod there is."""
+    return next(iter(observe_jobs([job_obj], pods).values()))
+
+
 T0 = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
 OWNER = Owner("exe", "ns", "uid-1")
 
@@ -70,7 +70,7 @@ CHAIN: list[JSON] = [{"name": "a"}, {"name": "b", "dependencies": ["a"]}]
 def test_first_plan_launches_the_roots() -> None:
     ctx = context([{"name": "a"}, {"name": "b"}, {"name": "c", "dependencies": ["a", "b"]}])
     result = plan(ctx, started(ctx), {}, T0)
-    assert created(result.actions) == ["exe-a-1", "exe-b-1"]
+    assert created([*result.jobs, *result.events]) == ["exe-a-1", "exe-b-1"]
     assert phases(result.status) == {"a": "Running", "b": "Running", "c": "Pending"}
     assert result.status.phase == "Running"
     assert result.status.progress == "0/3"
@@ -81,7 +81,7 @@ def test_first_plan_launches_the_roots() -> None:
 def test_a_job_created_before_a_crash_is_adopted_not_created_again() -> None:
     ctx = context(CHAIN)
     result = plan(ctx, started(ctx), {"exe-a-1": job("exe-a-1")}, T0)
-    assert created(result.actions) == []
+    assert created([*result.jobs, *result.events]) == []
     assert result.status.tasks["a"].job == "exe-a-1"
     assert result.status.tasks["a"].phase == "Running"
 
@@ -100,8 +100,8 @@ def test_success_records_outputs_and_starts_successors_in_the_same_pass() -> Non
         "Job",
         at(5),
     )
-    assert created(result.actions) == ["exe-b-1"]
-    b_job = next(x for x in result.actions if isinstance(x, CreateJob))
+    assert created([*result.jobs, *result.events]) == ["exe-b-1"]
+    b_job = next(x for x in [*result.jobs, *result.events] if isinstance(x, CreateJob))
     env = {
         e["name"]: e.get("value")
         for e in b_job.manifest["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -121,14 +121,14 @@ def test_failure_retries_after_backoff_then_fails() -> None:
     a = first.status.tasks["a"]
     assert (a.phase, a.next_attempt_at, a.exit_code) == ("Retrying", at(11), 1)
     assert first.wake_at == at(11)
-    assert created(first.actions) == []
+    assert created([*first.jobs, *first.events]) == []
     assert first.status.phase == "Running"
 
     early = plan(ctx, first.status, {"exe-a-1": job("exe-a-1", "Failed", **failed)}, at(10))
-    assert created(early.actions) == []
+    assert created([*early.jobs, *early.events]) == []
 
     second = plan(ctx, first.status, {"exe-a-1": job("exe-a-1", "Failed", **failed)}, at(11))
-    assert created(second.actions) == ["exe-a-2"]
+    assert created([*second.jobs, *second.events]) == ["exe-a-2"]
     assert second.status.tasks["a"].attempts == 2
 
     observed = {
@@ -145,7 +145,9 @@ def test_failure_retries_after_backoff_then_fails() -> None:
     assert (a.phase, a.attempts, a.reason) == ("Failed", 3, "NonZeroExit")
     assert final.status.phase == "Failed"
     assert final.status.finished_at == at(61)
-    assert any(isinstance(x, Emit) and x.reason == "TaskFailed" for x in final.actions)
+    assert any(
+        isinstance(x, Emit) and x.reason == "TaskFailed" for x in [*final.jobs, *final.events]
+    )
 
 
 @pytest.mark.parametrize(
@@ -213,7 +215,7 @@ def test_unresolvable_input_fails_without_launching_or_retrying() -> None:
     b = result.status.tasks["b"]
     assert (b.phase, b.reason, b.attempts) == ("Failed", "InvalidInput", 0)
     assert b.message == 'task "a" has no output "missing"'
-    assert created(result.actions) == []
+    assert created([*result.jobs, *result.events]) == []
 
 
 def test_a_vanished_job_is_a_stall_and_gets_a_new_attempt() -> None:
@@ -222,7 +224,7 @@ def test_a_vanished_job_is_a_stall_and_gets_a_new_attempt() -> None:
     result = plan(ctx, status, {}, at(1))
     a = result.status.tasks["a"]
     assert (a.phase, a.attempts, a.auto_recoveries) == ("Running", 2, 1)
-    assert created(result.actions) == ["exe-a-2"]
+    assert created([*result.jobs, *result.events]) == ["exe-a-2"]
 
 
 def test_stalls_beyond_max_attempts_block_the_task() -> None:
@@ -233,7 +235,7 @@ def test_stalls_beyond_max_attempts_block_the_task() -> None:
     a = result.status.tasks["a"]
     assert (a.phase, a.reason, a.auto_recoveries) == ("Blocked", "Stalled", 1)
     assert "node lost" in (a.message or "")
-    assert DeleteJob("exe-a-2") in result.actions
+    assert DeleteJob("exe-a-2") in [*result.jobs, *result.events]
     assert result.status.phase == "Blocked"
 
 
@@ -246,7 +248,7 @@ def test_pending_too_long_is_a_stall_and_until_then_a_wake_up() -> None:
     assert waiting.status.tasks["a"].attempts == 1
     stalled = plan(ctx, status, {"exe-a-1": pending}, at(60))
     assert stalled.status.tasks["a"].attempts == 2
-    assert DeleteJob("exe-a-1") in stalled.actions
+    assert DeleteJob("exe-a-1") in [*stalled.jobs, *stalled.events]
 
 
 def test_planning_is_deterministic() -> None:
@@ -263,7 +265,7 @@ def test_succeeded_execution_records_its_end_once() -> None:
     again = plan(ctx, done.status, observed, at(9))
     assert (done.status.phase, done.status.finished_at) == ("Succeeded", at(3))
     assert again.status == done.status
-    assert again.actions == []
+    assert [*again.jobs, *again.events] == []
 
 
 # --- facts ------------------------------------------------------------------------------
@@ -395,7 +397,7 @@ COMPLETE = [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-1
     ],
 )
 def test_observe_job(job_obj: JSON, pods: list[JSON], expected: JSON) -> None:
-    observed = observe_job(job_obj, pods)
+    observed = observe(job_obj, pods)
     assert (observed.name, observed.task, observed.attempt) == ("exe-a-1", "a", 1)
     for key, value in expected.items():
         assert getattr(observed, key) == value, key

@@ -7,15 +7,23 @@ from typing import Any
 
 import pytest
 
-from headway.core.facts import observe_job
-from headway.core.plan import Context, CreateJob, ObservedJob, plan
+from headway.core.actions import CreateJob
+from headway.core.facts import ObservedJob, observe_jobs
+from headway.core.plan import Context, plan
 from headway.core.recovery import Order, Recovered, Rejected, outcome, recover, recover_by_token
 from headway.core.render import Owner
-from headway.core.requests import Request, apply_requests, complete_requests
+from headway.core.requests import Request, apply_requests, complete_records, mirror
 from headway.models.execution import ExecutionStatus, TaskPhase, TaskStatus
 from headway.models.workflow import WorkflowSpec
 
 JSON = dict[str, Any]
+
+
+def observe(job_obj: JSON, pods: list[JSON]) -> ObservedJob:
+    """The facts of the one Job ``job_obj``, given every pod there is."""
+    return next(iter(observe_jobs([job_obj], pods).values()))
+
+
 T0 = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
 # a -> b -> c, plus x independent
 WORKFLOW = WorkflowSpec.model_validate(
@@ -49,6 +57,11 @@ def status(phase: str = "Failed", **tasks: TaskPhase) -> ExecutionStatus:
     )
 
 
+def order(mode: Any, **fields: Any) -> Order:
+    """An order from an identified user (the webhook's signature checked out)."""
+    return Order(mode, **{"by": "alice", **fields})
+
+
 def phases(s: ExecutionStatus) -> dict[str, str]:
     return {n: t.phase for n, t in s.tasks.items()}
 
@@ -57,61 +70,61 @@ def phases(s: ExecutionStatus) -> dict[str, str]:
     ("order", "tasks", "expected_phases", "reset"),
     [
         (
-            Order("Flow"),
+            order("Flow"),
             {},
             {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Succeeded"},
             ["b", "c"],
         ),
         (
-            Order("Flow", task="b"),
+            order("Flow", task="b"),
             {},
             {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Succeeded"},
             ["b", "c"],
         ),
         (
-            Order("Flow", task="a"),
+            order("Flow", task="a"),
             {},
             {"a": "Pending", "b": "Pending", "c": "Pending", "x": "Succeeded"},
             ["a", "b", "c"],
         ),
         (
-            Order("Flow"),
+            order("Flow"),
             {"b": "Blocked"},
             {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Succeeded"},
             ["b", "c"],
         ),
         (
-            Order("Flow"),
+            order("Flow"),
             {"x": "Failed"},
             {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Pending"},
             ["b", "c", "x"],
         ),
         (
-            Order("Flow", task="b"),
+            order("Flow", task="b"),
             {"x": "Running"},
             {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Running"},
             ["b", "c"],
         ),
         (
-            Order("Step", task="b"),
+            order("Step", task="b"),
             {},
             {"a": "Succeeded", "b": "Pending", "c": "Pending", "x": "Succeeded"},
             ["b"],
         ),
         (
-            Order("Step", task="a"),
+            order("Step", task="a"),
             {},
             {"a": "Pending", "b": "Failed", "c": "Pending", "x": "Succeeded"},
             ["a"],
         ),
         (
-            Order("ProvideOutputs", task="b", outputs={"n": 9}),
+            order("ProvideOutputs", task="b", outputs={"n": 9}),
             {},
             {"a": "Succeeded", "b": "Succeeded", "c": "Pending", "x": "Succeeded"},
             ["b"],
         ),
         (
-            Order("ProvideOutputs", task="b", outputs={}),
+            order("ProvideOutputs", task="b", outputs={}),
             {"b": "Blocked"},
             {"a": "Succeeded", "b": "Succeeded", "c": "Pending", "x": "Succeeded"},
             ["b"],
@@ -133,13 +146,13 @@ def test_recover_resets_exactly_the_targets_and_their_scope(
         state = result.status.tasks[name]
         if order.mode != "ProvideOutputs":
             assert state.attempts == before.tasks[name].attempts  # new Jobs get new names
-            assert state.attempts_at_recovery == before.tasks[name].attempts
+            assert state.failures == 0
             assert state.outputs is None and state.auto_recoveries == 0
 
 
 def test_flow_records_who_and_how_in_history_and_an_event() -> None:
     result = recover(
-        status(), Order("Flow", task="b", by="alice", request="fix-1", request_uid="u1"), T0
+        status(), order("Flow", task="b", by="alice", request="fix-1", request_uid="u1"), T0
     )
     assert isinstance(result, Recovered)
     entry = result.status.history[-1]
@@ -152,26 +165,33 @@ def test_flow_records_who_and_how_in_history_and_an_event() -> None:
     assert "reset: b, c" in (entry.message or "")
     assert result.event.reason == "Recovery"
     assert "by alice via request fix-1" in result.event.message
-    assert result.status.recovery.applied_requests == ["u1"]
+    [record] = result.status.recovery.requests
+    assert (record.uid, record.name, record.tasks, record.by) == (
+        "u1",
+        "fix-1",
+        ["b", "c"],
+        "alice",
+    )
+    assert record.completed_at is None
 
 
 def test_step_holds_successors_and_freezes_the_phase_unless_asked() -> None:
-    frozen = recover(status(), Order("Step", task="b"), T0)
+    frozen = recover(status(), order("Step", task="b"), T0)
     assert isinstance(frozen, Recovered)
     assert frozen.status.tasks["c"].held is True
     assert frozen.status.recovery.phase_frozen is True
-    updating = recover(status(), Order("Step", task="b", update_execution_phase=True), T0)
+    updating = recover(status(), order("Step", task="b", update_execution_phase=True), T0)
     assert isinstance(updating, Recovered)
     assert updating.status.recovery.phase_frozen is None
 
 
 def test_provide_outputs_marks_the_source_and_releases_holds() -> None:
-    held = recover(status(), Order("Step", task="b"), T0)
+    held = recover(status(), order("Step", task="b"), T0)
     assert isinstance(held, Recovered)
     failed_again = held.status.model_copy(deep=True)
     failed_again.tasks["b"].phase = "Failed"
     result = recover(
-        failed_again, Order("ProvideOutputs", task="b", outputs={"n": 9}, by="bob"), T0
+        failed_again, order("ProvideOutputs", task="b", outputs={"n": 9}, by="bob"), T0
     )
     assert isinstance(result, Recovered)
     b = result.status.tasks["b"]
@@ -184,37 +204,37 @@ def test_provide_outputs_marks_the_source_and_releases_holds() -> None:
     ("order", "tasks", "message"),
     [
         (
-            Order("Flow", task="nope"),
+            order("Flow", task="nope"),
             {},
             'task "nope" does not exist in this execution (tasks: a, b, c, x)',
         ),
         (
-            Order("Flow"),
+            order("Flow"),
             {"b": "Succeeded", "c": "Succeeded"},
-            "no Failed or Blocked task to recover",
+            "no Failed, Blocked or held task to recover",
         ),
-        (Order("Flow", task="b"), {"b": "Running"}, "task b still running: wait for it to finish"),
-        (Order("Flow", task="a"), {"b": "Retrying"}, "task b still running: wait for it to finish"),
-        (Order("Step", task="b"), {"b": "Running"}, "task b still running: wait for it to finish"),
-        (Order("Step"), {}, "Step needs a task"),
-        (Order("ProvideOutputs", outputs={}), {}, "ProvideOutputs needs a task"),
+        (order("Flow", task="b"), {"b": "Running"}, "task b still running: wait for it to finish"),
+        (order("Flow", task="a"), {"b": "Retrying"}, "task b still running: wait for it to finish"),
+        (order("Step", task="b"), {"b": "Running"}, "task b still running: wait for it to finish"),
+        (order("Step"), {}, "Step needs a task"),
+        (order("ProvideOutputs", outputs={}), {}, "ProvideOutputs needs a task"),
         (
-            Order("ProvideOutputs", task="a", outputs={}),
+            order("ProvideOutputs", task="a", outputs={}),
             {},
             'task "a" is Succeeded: ProvideOutputs applies only to a Failed or Blocked task',
         ),
         (
-            Order("ProvideOutputs", task="b", outputs={}),
+            order("ProvideOutputs", task="b", outputs={}),
             {"b": "Running"},
             'task "b" is Running: ProvideOutputs applies only to a Failed or Blocked task',
         ),
         (
-            Order("ProvideOutputs", task="c", outputs={}),
+            order("ProvideOutputs", task="c", outputs={}),
             {},
             'task "c" is Pending: ProvideOutputs applies only to a Failed or Blocked task',
         ),
-        (Order("ProvideOutputs", task="b"), {}, "ProvideOutputs needs outputs (a JSON object)"),
-        (Order("ProvideOutputs", task="b", outputs={"x": "y" * 5000}), {}, "more than 4096"),
+        (order("ProvideOutputs", task="b"), {}, "ProvideOutputs needs outputs (a JSON object)"),
+        (order("ProvideOutputs", task="b", outputs={"x": "y" * 5000}), {}, "more than 4096"),
     ],
 )
 def test_rejections_name_the_reason_and_change_nothing(
@@ -229,12 +249,12 @@ def test_rejections_name_the_reason_and_change_nothing(
 
 
 def test_an_execution_that_never_started_cannot_be_recovered() -> None:
-    result = recover(ExecutionStatus(), Order("Flow"), T0)
+    result = recover(ExecutionStatus(), order("Flow"), T0)
     assert result == Rejected("the execution has not started (see its Ready condition)")
 
 
 def test_annotation_token_is_remembered() -> None:
-    result = recover(status(), Order("Flow", token="t-1"), T0)
+    result = recover(status(), order("Flow", token="t-1"), T0)
     assert isinstance(result, Recovered)
     assert result.status.recovery.last_token == "t-1"
 
@@ -262,22 +282,25 @@ def test_outcome(
 # --- requests ---------------------------------------------------------------------------
 
 
-def request(name: str, phase: Any = None, **order: Any) -> Request:
+def request(name: str, phase: Any = None, **fields: Any) -> Request:
+    mode = fields.pop("mode")
     return Request(
-        name, f"uid-{name}", Order(request=name, request_uid=f"uid-{name}", **order), phase
+        name, f"uid-{name}", order(mode, request=name, request_uid=f"uid-{name}", **fields), phase
     )
 
 
-def test_requests_apply_one_at_a_time_in_order() -> None:
+def test_requests_apply_one_at_a_time_in_order_and_the_next_waits_pending() -> None:
     requests = [request("r1", mode="Flow", task="b"), request("r2", mode="Flow")]
     first = apply_requests(status(), requests, T0)
-    assert list(first.updates) == ["r1"]
-    assert first.updates["r1"].phase == "Applied"
-    assert first.updates["r1"].tasks == ("b", "c")
+    mirrored = mirror(first.status, requests, first.updates)
+    assert mirrored["r1"].phase == "Applied"
+    assert mirrored["r1"].tasks == ("b", "c")
+    assert mirrored["r2"].phase == "Pending"
     waiting = apply_requests(
         first.status, [request("r1", "Applied", mode="Flow", task="b"), requests[1]], T0
     )
-    assert waiting.updates == {}
+    assert waiting.updates["r2"].phase == "Pending"
+    assert waiting.status == first.status
 
 
 def test_rejected_requests_do_not_hold_up_the_next() -> None:
@@ -285,7 +308,7 @@ def test_rejected_requests_do_not_hold_up_the_next() -> None:
     result = apply_requests(status(), requests, T0)
     assert result.updates["bad"].phase == "Rejected"
     assert 'task "nope" does not exist' in result.updates["bad"].message
-    assert result.updates["good"].phase == "Applied"
+    assert mirror(result.status, requests, result.updates)["good"].phase == "Applied"
     assert [e.reason for e in result.events] == ["RecoveryRejected", "Recovery"]
 
 
@@ -294,25 +317,38 @@ def test_a_request_applied_before_a_crash_is_not_applied_again() -> None:
     # The crash: the Execution's status was written, the request's was not.
     again = apply_requests(once.status, [request("r1", mode="Flow")], T0)
     assert again.status == once.status
-    assert again.updates["r1"].phase == "Applied"
     assert again.events == []
+    mirrored = mirror(again.status, [request("r1", mode="Flow")], again.updates)
+    assert (mirrored["r1"].phase, mirrored["r1"].tasks) == ("Applied", ("b", "c"))
     retriggered = [h for h in again.status.history if h.event == "Retriggered"]
     assert len(retriggered) == 1
 
 
-def test_completion_follows_the_recovered_tasks() -> None:
+def test_an_unverified_requester_is_rejected_and_changes_nothing() -> None:
+    anonymous = Request("r1", "uid-r1", Order("Flow", request="r1", request_uid="uid-r1"), None)
+    result = apply_requests(status(), [anonymous], T0)
+    assert result.updates["r1"].phase == "Rejected"
+    assert "admission webhook" in result.updates["r1"].message
+    assert result.status == status()
+
+
+def test_completion_is_read_from_the_execution_record_even_when_the_request_lost_its_tasks() -> (
+    None
+):
     # As in a reconcile: apply, plan, then look for completion.
     context = Context(Owner("e", "ns", "uid"), WORKFLOW, {})
     requests = [request("r1", mode="Flow", task="b")]
     applied = apply_requests(status(), requests, T0)
-    planned = plan(context, applied.status, {}, T0)
-    pending = complete_requests(planned.status, requests, applied.updates, T0)
-    assert pending["r1"].phase == "Applied"
-    done = status("Succeeded", b="Succeeded", c="Succeeded")
-    tracked = Request("r1", "uid-r1", Order("Flow", task="b"), "Applied", ("b", "c"), T0)
-    finished = complete_requests(done, [tracked], {}, T0)
-    assert (finished["r1"].phase, finished["r1"].applied_at) == ("Succeeded", T0)
-    assert finished["r1"].message == "recovery succeeded: b Succeeded, c Succeeded"
+    planned = complete_records(plan(context, applied.status, {}, T0).status, T0)
+    assert mirror(planned, requests, applied.updates)["r1"].phase == "Applied"
+    # The crash window: the request still shows nothing (no phase, no tasks), while the
+    # rerun of b failed. The record in the Execution says what was rerun.
+    done = planned.model_copy(deep=True)
+    done.tasks["b"].phase, done.tasks["c"].phase, done.phase = "Failed", "Pending", "Failed"
+    finished = mirror(complete_records(done, T0), [request("r1", mode="Flow", task="b")], {})
+    assert (finished["r1"].phase, finished["r1"].applied_at) == ("Failed", T0)
+    assert finished["r1"].tasks == ("b", "c")
+    assert finished["r1"].message == "recovery failed: b Failed, c Pending"
 
 
 # --- recovery and the plan together ------------------------------------------------------
@@ -320,11 +356,13 @@ def test_completion_follows_the_recovered_tasks() -> None:
 
 def test_after_a_flow_recovery_the_plan_starts_new_attempts_with_a_fresh_retry_budget() -> None:
     context = Context(Owner("e", "ns", "uid"), WORKFLOW, {})
-    result = recover(status(), Order("Flow", task="b"), T0)
+    result = recover(status(), order("Flow", task="b"), T0)
     assert isinstance(result, Recovered)
     planned = plan(context, result.status, {}, T0)
     assert [
-        a.manifest["metadata"]["name"] for a in planned.actions if isinstance(a, CreateJob)
+        a.manifest["metadata"]["name"]
+        for a in [*planned.jobs, *planned.events]
+        if isinstance(a, CreateJob)
     ] == ["e-b-3"]
     assert planned.status.phase == "Running"
     assert planned.status.finished_at is None
@@ -332,19 +370,19 @@ def test_after_a_flow_recovery_the_plan_starts_new_attempts_with_a_fresh_retry_b
 
 def test_after_a_step_recovery_successors_wait_and_the_phase_stays() -> None:
     context = Context(Owner("e", "ns", "uid"), WORKFLOW, {})
-    result = recover(status(), Order("Step", task="b"), T0)
+    result = recover(status(), order("Step", task="b"), T0)
     assert isinstance(result, Recovered)
     running = plan(context, result.status, {}, T0).status
     assert running.phase == "Failed"  # frozen
     done = plan(context, running, {"e-b-3": ObservedJob("e-b-3", "b", 3, "Succeeded")}, T0)
     assert phases(done.status)["c"] == "Pending"
-    assert not [a for a in done.actions if isinstance(a, CreateJob)]
+    assert not [a for a in [*done.jobs, *done.events] if isinstance(a, CreateJob)]
     assert done.status.phase == "Failed"
 
 
 def test_step_with_update_execution_phase_recomputes_it() -> None:
     context = Context(Owner("e", "ns", "uid"), WORKFLOW, {})
-    result = recover(status(), Order("Step", task="b", update_execution_phase=True), T0)
+    result = recover(status(), order("Step", task="b", update_execution_phase=True), T0)
     assert isinstance(result, Recovered)
     running = plan(context, result.status, {}, T0).status
     done = plan(context, running, {"e-b-3": ObservedJob("e-b-3", "b", 3, "Succeeded")}, T0)
@@ -421,7 +459,7 @@ def _pod(**status_fields: Any) -> JSON:
 def test_stalls_are_told_apart_from_task_failures(
     job: JSON, pods: list[JSON], stalled: str | None
 ) -> None:
-    assert observe_job(job, pods).stalled == stalled
+    assert observe(job, pods).stalled == stalled
 
 
 @pytest.mark.parametrize(
@@ -448,14 +486,15 @@ def test_a_rejected_token_is_still_recorded_as_handled() -> None:
 
 
 def test_a_request_whose_spec_did_not_parse_is_rejected_once_in_its_turn() -> None:
-    broken = Request("bad", "uid-bad", Order("Flow"), None, problem="invalid spec: field required")
+    broken = Request("bad", "uid-bad", order("Flow"), None, problem="invalid spec: field required")
     result = apply_requests(status(), [broken, request("good", mode="Flow")], T0)
     assert (result.updates["bad"].phase, result.updates["bad"].message) == (
         "Rejected",
         "invalid spec: field required",
     )
-    assert result.updates["good"].phase == "Applied"
+    assert mirror(result.status, [broken], result.updates)["bad"].phase == "Rejected"
+    assert [r.name for r in result.status.recovery.requests] == ["good"]
     done = Request(
-        "bad", "uid-bad", Order("Flow"), "Rejected", problem="invalid spec: field required"
+        "bad", "uid-bad", order("Flow"), "Rejected", problem="invalid spec: field required"
     )
     assert apply_requests(status(), [done], T0).updates == {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -26,6 +26,22 @@ class Dag:
     def descendants(self, name: str) -> set[str]:
         return _reach(name, self.children)
 
+    def is_ancestor(self, candidate: str, name: str) -> bool:
+        """Whether ``candidate`` is upstream of ``name``: direct parents first, then a
+        search that stops as soon as it finds it."""
+        if candidate in self.parents[name]:
+            return True
+        seen: set[str] = set()
+        stack = list(self.parents[name])
+        while stack:
+            node = stack.pop()
+            if node == candidate:
+                return True
+            if node not in seen:
+                seen.add(node)
+                stack.extend(self.parents[node])
+        return False
+
     def closure(self, names: Iterable[str]) -> set[str]:
         """The given tasks and everything downstream of them."""
         result: set[str] = set()
@@ -46,29 +62,28 @@ def _reach(start: str, edges: Mapping[str, tuple[str, ...]]) -> set[str]:
 
 
 def _find_cycle(names: Sequence[str], parents: Mapping[str, tuple[str, ...]]) -> list[str] | None:
-    """A cycle as a path ``[a, b, ..., a]`` (following dependencies), or None."""
+    """A cycle as a path ``[a, b, ..., a]`` (following dependencies), or None.
+
+    Iterative depth-first search: a chain of thousands of tasks must not hit
+    Python's recursion limit."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for parent in parents[node]:
-            if state.get(parent) == 1:
+    for root in names:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        pending: list[Iterator[str]] = [iter(parents[root])]
+        state[root] = 1
+        while pending:
+            parent = next(pending[-1], None)
+            if parent is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(parent) == 1:
                 return [*path[path.index(parent) :], parent]
-            if parent not in state:
-                found = visit(parent)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return None
-
-    for name in names:
-        if name not in state:
-            found = visit(name)
-            if found:
-                return found
+            elif parent not in state:
+                state[parent] = 1
+                path.append(parent)
+                pending.append(iter(parents[parent]))
     return None
 
 
@@ -97,11 +112,29 @@ def build(tasks: Sequence[tuple[str, Sequence[str]]]) -> Dag:
     for name in names:
         for parent in parents[name]:
             children[parent].append(name)
-    order: list[str] = []
-    placed: set[str] = set()
-    while len(order) < len(names):  # stable Kahn: declaration order among ready tasks
-        for name in names:
-            if name not in placed and all(p in placed for p in parents[name]):
-                order.append(name)
-                placed.add(name)
-    return Dag(tuple(order), parents, {k: tuple(v) for k, v in children.items()})
+    return Dag(
+        _topological(names, parents, children), parents, {k: tuple(v) for k, v in children.items()}
+    )
+
+
+def _topological(
+    names: Sequence[str], parents: Mapping[str, tuple[str, ...]], children: Mapping[str, list[str]]
+) -> tuple[str, ...]:
+    """The order of repeated sweeps over the declaration, each placing every task whose
+    dependencies are placed (earlier in the same sweep counts): stable and readable.
+
+    Computed without sweeping (O(n log n + edges)): a task's sweep is the latest of its
+    parents' sweeps, one later for a parent declared after it."""
+    position = {name: index for index, name in enumerate(names)}
+    waiting = {name: len(parents[name]) for name in names}
+    sweep = dict.fromkeys(names, 0)
+    ready = [n for n in names if waiting[n] == 0]
+    while ready:  # Kahn: every parent's sweep is final before its children's
+        name = ready.pop()
+        for child in children[name]:
+            later = 1 if position[name] > position[child] else 0
+            sweep[child] = max(sweep[child], sweep[name] + later)
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    return tuple(sorted(names, key=lambda n: (sweep[n], position[n])))

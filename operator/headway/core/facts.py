@@ -1,16 +1,16 @@
-"""Facts from Kubernetes objects: a Job and its pods reduced to an ``ObservedJob``.
+"""Facts from Kubernetes objects: a Job and its pod reduced to an ``ObservedJob``.
 
-Pure: the shell lists the objects and hands them over as dicts.
+Pure: the shell reads the objects and hands them over as dicts.
 """
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from headway.core.plan import ObservedJob
-from headway.core.render import CONTAINER, LABEL_ATTEMPT, LABEL_TASK
+from headway.core.render import ANNOTATION_KEY, CONTAINER, LABEL_ATTEMPT, LABEL_TASK
 
 JSON = dict[str, Any]
 # Waiting reasons that mean the engine cannot start the pod (not the task's fault).
@@ -25,6 +25,27 @@ STUCK_REASONS = frozenset(
         "RunContainerError",
     }
 )
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """What the cluster shows of one Job (and its pod), reduced to the facts plans use."""
+
+    name: str
+    task: str
+    attempt: int
+    outcome: Literal["Running", "Succeeded", "Failed"]
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    termination_message: str | None = None
+    started_at: datetime.datetime | None = None
+    finished_at: datetime.datetime | None = None
+    # A stall: the engine, not the task, lost this attempt (pod evicted, node lost...).
+    stalled: str | None = None
+    pending_since: datetime.datetime | None = None
+    pending_reason: str | None = None
+    idempotency_key: str | None = None
 
 
 def parse_time(value: str | None) -> datetime.datetime | None:
@@ -73,17 +94,39 @@ def _pending(
     return since, waiting.get("reason") or "Pending"
 
 
-def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> ObservedJob:
-    """The facts about one task attempt."""
+def job_of_pod(pod: Mapping[str, Any]) -> str | None:
+    """The name of the Job that owns ``pod`` (its controller's label)."""
+    labels = pod["metadata"].get("labels") or {}
+    name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+    return str(name) if name else None
+
+
+def latest_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Job name -> its newest pod, in one pass (never jobs x pods)."""
+    newest: dict[str, Mapping[str, Any]] = {}
+    for pod in pods:
+        job = job_of_pod(pod)
+        if job is None:
+            continue
+        seen = newest.get(job)
+        stamp = pod["metadata"].get("creationTimestamp") or ""
+        if seen is None or stamp >= (seen["metadata"].get("creationTimestamp") or ""):
+            newest[job] = pod
+    return newest
+
+
+def observe_jobs(
+    jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
+) -> dict[str, ObservedJob]:
+    """Job name -> the facts about that task attempt."""
+    by_job = latest_pods(pods)
+    return {j["metadata"]["name"]: observe_job(j, by_job.get(j["metadata"]["name"])) for j in jobs}
+
+
+def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> ObservedJob:
+    """The facts about one task attempt, from its Job and its newest pod."""
     meta = job["metadata"]
     labels = meta.get("labels") or {}
-    own = [
-        p
-        for p in pods
-        if (p["metadata"].get("labels") or {}).get("job-name") == meta["name"]
-        or (p["metadata"].get("labels") or {}).get("batch.kubernetes.io/job-name") == meta["name"]
-    ]
-    pod = max(own, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
     terminated = ((_main_status(pod).get("state") or {}).get("terminated") or {}) if pod else {}
     base: JSON = {
         "name": meta["name"],
@@ -95,10 +138,15 @@ def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Ob
             terminated.get("startedAt") or (job.get("status") or {}).get("startTime")
         ),
         "finished_at": parse_time(terminated.get("finishedAt")),
+        "idempotency_key": (meta.get("annotations") or {}).get(ANNOTATION_KEY),
     }
     complete, failed = _condition(job, "Complete"), _condition(job, "Failed")
     timed_out = bool(failed and failed.get("reason") == "DeadlineExceeded")
     stall = None if complete or timed_out else _stall(pod, terminated, failed is not None)
+    if complete and not terminated:
+        # The Job says it succeeded but its pod (and so its outputs) is gone: never a
+        # success with {}; the attempt must run again.
+        stall = "the attempt's pod vanished before its outputs were recorded"
     if stall:
         return ObservedJob(outcome="Running", stalled=stall, **base)
     if complete:

@@ -1,24 +1,27 @@
-"""The scheduling plan: ``plan(context, status, observed_jobs, now) -> Plan``.
+"""The scheduling plan: ``plan(context, status, observed_jobs, now, launches) -> Plan``.
 
 Given what the status says and what the cluster shows, decide every task's
-next state and the actions that get there. Pure: the same inputs always give
-the same plan, so a re-run after a crash repeats decisions rather than making
-new ones; deterministic Job names make creating a Job idempotent.
+next state and the Job operations that get there. Pure: the same inputs always
+give the same plan, so a re-run after a crash repeats decisions rather than
+making new ones; deterministic Job names make creating a Job idempotent.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from headway.core import dag as dags
+from headway.core import history, templates
 from headway.core import outputs as outputs_
-from headway.core import templates
+from headway.core.actions import CreateJob, DeleteJob, Emit, JobAction
+from headway.core.facts import ObservedJob
 from headway.core.naming import idempotency_key
 from headway.core.render import Owner, render_job
-from headway.core.spec import effective_tasks
+from headway.core.spec import effective_tasks, task_texts
 from headway.models.execution import (
     AutoRecovery,
     ExecutionPhase,
@@ -27,55 +30,12 @@ from headway.models.execution import (
     TaskPhase,
     TaskStatus,
 )
-from headway.models.workflow import RetryPolicy, WorkflowSpec
+from headway.models.workflow import RetryPolicy, Task, WorkflowSpec
 
 JSON = dict[str, Any]
-HISTORY_LIMIT = 200
 ACTIVE = ("Running", "Retrying")
-
-
-@dataclass(frozen=True)
-class ObservedJob:
-    """What the cluster shows of one Job (and its pod), reduced to the facts plans use."""
-
-    name: str
-    task: str
-    attempt: int
-    outcome: Literal["Running", "Succeeded", "Failed"]
-    exit_code: int | None = None
-    reason: str | None = None
-    message: str | None = None
-    termination_message: str | None = None
-    started_at: datetime.datetime | None = None
-    finished_at: datetime.datetime | None = None
-    # A stall: the engine, not the task, lost this attempt (pod evicted, node lost...).
-    stalled: str | None = None
-    pending_since: datetime.datetime | None = None
-    pending_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class CreateJob:
-    manifest: JSON
-    task: str
-    attempt: int
-
-
-@dataclass(frozen=True)
-class DeleteJob:
-    name: str
-
-
-@dataclass(frozen=True)
-class Emit:
-    """A Kubernetes Event on the Execution."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-Action = CreateJob | DeleteJob | Emit
+MESSAGE_LIMIT = 256  # a task's message in status; the rest goes to Events and logs
+DEFER_SECONDS = 5.0  # a Job create that met a transient API error is tried again this soon
 
 
 @dataclass(frozen=True)
@@ -88,10 +48,24 @@ class Context:
     auto_recovery: AutoRecovery = field(default_factory=AutoRecovery)
 
 
+@dataclass(frozen=True)
+class Launches:
+    """What became of this pass's Job creates, when the shell had to try them first.
+
+    ``refused``: Job name -> the API server's message (invalid, forbidden, over quota):
+    the attempt fails. ``deferred``: Job name -> a transient error: the task waits and
+    is tried again shortly. ``created``: Job names created (or adopted) in this pass."""
+
+    refused: Mapping[str, str] = field(default_factory=dict)
+    deferred: Mapping[str, str] = field(default_factory=dict)
+    created: frozenset[str] = frozenset()
+
+
 @dataclass
 class Plan:
     status: ExecutionStatus
-    actions: list[Action]
+    jobs: list[JobAction]
+    events: list[Emit]
     wake_at: datetime.datetime | None = None  # reconcile again then, even if nothing changes
 
 
@@ -101,6 +75,25 @@ def backoff_seconds(retry: RetryPolicy, retry_number: int) -> float:
     return float(min(delay, retry.max_backoff_seconds))
 
 
+def clip(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def outputs_bytes(outputs: Mapping[str, Any] | None) -> int:
+    return len(json.dumps(outputs, separators=(",", ":")).encode()) if outputs else 0
+
+
+def referenced_tasks(task: Task) -> list[str]:
+    """Tasks whose outputs ``task`` substitutes with ``{{ tasks.X.outputs.K }}``."""
+    names = (
+        ref.task
+        for text in task_texts(task)
+        for ref in templates.references(text)
+        if isinstance(ref, templates.OutputRef)
+    )
+    return list(dict.fromkeys(names))
+
+
 class _Planner:
     def __init__(
         self,
@@ -108,15 +101,19 @@ class _Planner:
         status: ExecutionStatus,
         observed: Mapping[str, ObservedJob],
         now: datetime.datetime,
+        launches: Launches,
     ) -> None:
         self.context = context
         self.status = status.model_copy(deep=True)
         self.observed = observed
         self.now = now
+        self.launches = launches
         self.tasks = effective_tasks(context.workflow)
         self.dag = dags.build([(t.name, t.dependencies) for t in self.tasks.values()])
-        self.actions: list[Action] = []
+        self.jobs: list[JobAction] = []
+        self.events: list[Emit] = []
         self.wake: list[datetime.datetime] = []
+        self.waiting: set[str] = set()  # tasks whose Job create was deferred this pass
         for name in self.tasks:
             self.status.tasks.setdefault(name, TaskStatus())
 
@@ -129,39 +126,58 @@ class _Planner:
         attempt: int | None = None,
         message: str | None = None,
     ) -> None:
-        self.status.history.append(
-            HistoryEntry(time=self.now, event=event, task=task, attempt=attempt, message=message)
+        entry = HistoryEntry(
+            time=self.now, event=event, task=task, attempt=attempt, message=message
         )
-        del self.status.history[:-HISTORY_LIMIT]
+        history.append(self.status.history, entry)
 
     def emit(self, kind: Literal["Normal", "Warning"], reason: str, message: str) -> None:
-        self.actions.append(Emit(kind, reason, message))
+        self.events.append(Emit(kind, reason, message))
 
-    def inputs(self, name: str) -> dict[str, Any]:
-        return {p: self.status.tasks[p].outputs or {} for p in self.dag.parents[name]}
+    def outputs_of(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        return {n: self.status.tasks[n].outputs or {} for n in names}
 
     # --- transitions --------------------------------------------------------------------
 
     def launch(self, name: str) -> None:
         state, task = self.status.tasks[name], self.tasks[name]
         attempt = state.attempts + 1
-        inputs = self.inputs(name)
-        key = idempotency_key(self.context.owner.uid, name, self.context.params, inputs)
+        inputs = self.outputs_of(self.dag.parents[name])
+        referenced = self.outputs_of(referenced_tasks(task))
+        # Everything the container is given: params, and every output it depends on or names.
+        key = idempotency_key(
+            self.context.owner.uid, name, self.context.params, {**inputs, **referenced}
+        )
         try:
             manifest = render_job(
-                self.context.owner, task, attempt, self.context.params, inputs, key
+                self.context.owner, task, attempt, self.context.params, inputs, key, referenced
             )
         except templates.TemplateError as error:
             # Deterministic: another attempt would fail the same way.
             self.fail(name, "InvalidInput", str(error), retry=False)
             return
         job = manifest["metadata"]["name"]
-        if job not in self.observed:  # else: created before a crash; adopt it
-            self.actions.append(CreateJob(manifest, name, attempt))
+        if job in self.launches.deferred:
+            self.waiting.add(name)
+            self.wake.append(self.now + datetime.timedelta(seconds=DEFER_SECONDS))
+            self.emit(
+                "Warning",
+                "JobCreateDeferred",
+                f"task {name}: creating Job {job} failed for now, trying again: "
+                f"{self.launches.deferred[job]}",
+            )
+            return
         state.phase, state.attempts, state.job, state.idempotency_key = "Running", attempt, job, key
-        state.started_at = state.started_at or self.now
+        state.started_at = self.now if state.started_at is None else state.started_at
         state.finished_at = state.exit_code = state.reason = state.message = None
         state.next_attempt_at = None
+        if job in self.launches.refused:
+            state.job = None  # no such Job exists
+            self.record("Started", name, attempt)
+            self.fail(name, "JobRejected", self.launches.refused[job])
+            return
+        if job not in self.observed and job not in self.launches.created:
+            self.jobs.append(CreateJob(manifest, name, attempt))  # else: adopt it
         self.record("Started", name, attempt)
         self.emit("Normal", "TaskStarted", f"task {name} attempt {attempt} started as Job {job}")
 
@@ -170,6 +186,7 @@ class _Planner:
         state.phase, state.outputs, state.outputs_source = "Succeeded", outputs, "Job"
         state.exit_code, state.reason, state.message = job.exit_code, None, None
         state.finished_at = job.finished_at or self.now
+        state.next_attempt_at = None
         self.record("Succeeded", name, state.attempts)
         self.emit("Normal", "TaskSucceeded", f"task {name} succeeded (attempt {state.attempts})")
 
@@ -182,16 +199,17 @@ class _Planner:
         finished: datetime.datetime | None = None,
         retry: bool = True,
     ) -> None:
+        """A task failure (not a stall): spends one of ``retry.limit``'s retries."""
         state, policy = self.status.tasks[name], self.tasks[name].retry or RetryPolicy()
-        state.exit_code, state.reason, state.message = exit_code, reason, message
+        state.exit_code, state.reason, state.message = exit_code, reason, clip(message)
         state.finished_at = finished or self.now
-        attempts = state.attempts - state.attempts_at_recovery  # since the last recovery
-        if retry and attempts <= policy.limit:
-            delay = backoff_seconds(policy, attempts)
+        state.failures += 1
+        if retry and state.failures <= policy.limit:
+            delay = backoff_seconds(policy, state.failures)
             state.phase = "Retrying"
             state.next_attempt_at = state.finished_at + datetime.timedelta(seconds=delay)
             self.record(
-                "Retrying", name, state.attempts, f"{reason}: {message}; retry in {delay:g}s"
+                "Retrying", name, state.attempts, clip(f"{reason}: {message}; retry in {delay:g}s")
             )
             self.emit(
                 "Warning",
@@ -199,18 +217,19 @@ class _Planner:
                 f"task {name} attempt {state.attempts} failed ({reason}); retry in {delay:g}s",
             )
         else:
-            state.phase = "Failed"
-            self.record("Failed", name, state.attempts, f"{reason}: {message}")
+            state.phase, state.next_attempt_at = "Failed", None
+            self.record("Failed", name, state.attempts, clip(f"{reason}: {message}"))
             self.emit("Warning", "TaskFailed", f"task {name} failed: {reason}: {message}")
 
     def stall(self, name: str, why: str) -> None:
-        """The engine lost the attempt: try again, up to ``maxAttempts`` times, then Blocked."""
+        """The engine lost the attempt: try again at once, up to ``maxAttempts`` times, then
+        Blocked. A stall is not the task's fault: it spends no retry."""
         state = self.status.tasks[name]
         if state.job and state.job in self.observed:
-            self.actions.append(DeleteJob(state.job))
+            self.jobs.append(DeleteJob(state.job))
         if state.auto_recoveries < self.context.auto_recovery.max_attempts:
             state.auto_recoveries += 1
-            self.record("AutoRecovered", name, state.attempts, why)
+            self.record("AutoRecovered", name, state.attempts, clip(why))
             self.emit(
                 "Warning",
                 "TaskStalled",
@@ -219,7 +238,9 @@ class _Planner:
             self.launch(name)
         else:
             state.phase, state.reason, state.finished_at = "Blocked", "Stalled", self.now
-            state.message = f"{why}; gave up after {state.auto_recoveries} automatic recoveries"
+            state.message = clip(
+                f"{why}; gave up after {state.auto_recoveries} automatic recoveries"
+            )
             self.record("Blocked", name, state.attempts, state.message)
             self.emit("Warning", "TaskBlocked", f"task {name} blocked: {state.message}")
 
@@ -230,29 +251,18 @@ class _Planner:
         state = self.status.tasks[name]
         job = self.observed.get(state.job or "")
         if job is None:
+            if state.job in self.launches.created:
+                return  # created in this very pass: the caches have not shown it yet
             self.stall(name, f"Job {state.job} disappeared")
             return
         if job.stalled:
             self.stall(name, job.stalled)
             return
         if job.outcome == "Running":
-            timeout = self.context.auto_recovery.stall_timeout_seconds
-            if job.pending_since is not None:
-                limit = job.pending_since + datetime.timedelta(seconds=timeout)
-                if self.now >= limit:
-                    self.stall(
-                        name,
-                        f"pod Pending for over {timeout}s ({job.pending_reason or 'not started'})",
-                    )
-                else:
-                    self.wake.append(limit)
+            self.watch_pending(name, job)
             return
         if job.outcome == "Succeeded":
-            parsed = outputs_.parse(job.termination_message)
-            if isinstance(parsed, outputs_.OutputsError):
-                self.fail(name, parsed.reason, parsed.message, job.exit_code, job.finished_at)
-            else:
-                self.succeed(name, job, parsed)
+            self.complete(name, job)
             return
         self.fail(
             name,
@@ -261,6 +271,38 @@ class _Planner:
             job.exit_code,
             job.finished_at,
         )
+
+    def watch_pending(self, name: str, job: ObservedJob) -> None:
+        """A pod that sits Pending past ``stallTimeoutSeconds`` is a stall."""
+        if job.pending_since is None:
+            return
+        timeout = self.context.auto_recovery.stall_timeout_seconds
+        limit = job.pending_since + datetime.timedelta(seconds=timeout)
+        if self.now >= limit:
+            reason = job.pending_reason or "not started"
+            self.stall(name, f"pod Pending for over {timeout}s ({reason})")
+        else:
+            self.wake.append(limit)
+
+    def complete(self, name: str, job: ObservedJob) -> None:
+        parsed = outputs_.parse(job.termination_message)
+        if isinstance(parsed, outputs_.OutputsError):
+            self.fail(name, parsed.reason, parsed.message, job.exit_code, job.finished_at)
+            return
+        budget = self.status.outputs_limit
+        if budget is not None:
+            others = sum(
+                outputs_bytes(s.outputs) for n, s in self.status.tasks.items() if n != name
+            )
+            size = outputs_bytes(parsed)
+            if others + size > budget:
+                message = (
+                    f"outputs of {size} bytes would bring the execution's outputs past "
+                    f"{budget} bytes in all, the most its status can hold"
+                )
+                self.fail(name, "OutputsBudgetExceeded", message, job.exit_code, job.finished_at)
+                return
+        self.succeed(name, job, parsed)
 
     def halted(self) -> bool:
         failed = any(s.phase in ("Failed", "Blocked") for s in self.status.tasks.values())
@@ -283,16 +325,16 @@ class _Planner:
                 if ready:
                     self.launch(name)
         self.roll_up()
-        return Plan(self.status, self.actions, min(self.wake) if self.wake else None)
+        return Plan(self.status, self.jobs, self.events, min(self.wake) if self.wake else None)
 
     def roll_up(self) -> None:
         status, phases = self.status, [s.phase for s in self.status.tasks.values()]
         succeeded = phases.count("Succeeded")
         status.progress = f"{succeeded}/{len(phases)}"
         status.started_at = status.started_at or self.now
-        phase = execution_phase(phases)
         if status.recovery.phase_frozen and status.phase is not None:
             return  # a Step recovery that leaves the phase as it was
+        phase = "Running" if self.waiting else execution_phase(phases)
         if phase != status.phase:
             status.phase = phase
             if phase != "Running":
@@ -324,6 +366,7 @@ def plan(
     status: ExecutionStatus,
     observed: Mapping[str, ObservedJob],
     now: datetime.datetime,
+    launches: Launches | None = None,
 ) -> Plan:
-    """Decide the next status and actions of a started Execution."""
-    return _Planner(context, status, observed, now).run()
+    """Decide the next status and Job operations of a started Execution."""
+    return _Planner(context, status, observed, now, launches or Launches()).run()

@@ -5,8 +5,9 @@ target: kept tasks keep their outputs, attempts and Jobs. Rerun tasks keep
 counting attempts (so their new Jobs get new names) but get a fresh retry and
 stall budget.
 
-- Flow: the targets (named, else every Failed/Blocked task) and everything
-  downstream go back to Pending and the flow runs on.
+- Flow: the targets (named, else every Failed/Blocked task and every task an
+  earlier Step holds) and everything downstream go back to Pending, holds and
+  the phase freeze are lifted, and the flow runs on.
 - Step: only the named task goes back to Pending; its successors are held so
   that nothing downstream starts. The Execution's phase is frozen unless
   ``updateExecutionPhase``.
@@ -24,13 +25,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from headway.core import dag as dags
+from headway.core import history
+from headway.core.actions import Emit
 from headway.core.outputs import MAX_OUTPUT_BYTES
-from headway.core.plan import HISTORY_LIMIT, Emit
-from headway.models.execution import ExecutionStatus, HistoryEntry, TaskStatus
+from headway.core.plan import outputs_bytes
+from headway.models.execution import AppliedRequest, ExecutionStatus, HistoryEntry, TaskStatus
 from headway.models.recovery import RecoveryMode
 
 JSON = dict[str, Any]
-APPLIED_MEMORY = 100  # how many applied request uids the status remembers
+APPLIED_MEMORY = 100  # how many finished applied requests the status remembers
+UNVERIFIED = (
+    "the requester was not recorded by Headway's admission webhook (is Headway installed "
+    "with its webhooks?): a recovery is never applied without knowing who asked for it"
+)
 BUSY = ("Running", "Retrying")
 
 
@@ -61,12 +68,13 @@ class Recovered:
 
 
 def _reset(state: TaskStatus) -> TaskStatus:
-    """Pending again, keeping the attempt count and the last Job's name for the record."""
+    """Pending again, with fresh retry and stall budgets; the attempt count and the last
+    Job's name stay for the record (new attempts get new Job names). Everything else —
+    outputs, failure reason, times, holds — is gone."""
     return TaskStatus(
         phase="Pending",
         attempts=state.attempts,
         job=state.job,
-        attempts_at_recovery=state.attempts,
         idempotency_key=state.idempotency_key,
     )
 
@@ -90,26 +98,45 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
         size = len(json.dumps(order.outputs).encode())
         if size > MAX_OUTPUT_BYTES:
             return f"outputs are {size} bytes, more than {MAX_OUTPUT_BYTES}"
+        limit = status.outputs_limit
+        others = sum(outputs_bytes(s.outputs) for n, s in status.tasks.items() if n != order.task)
+        if limit is not None and others + outputs_bytes(order.outputs) > limit:
+            return f"outputs would bring the execution's outputs past {limit} bytes in all"
     return None
 
 
 def targets_of(status: ExecutionStatus, order: Order) -> list[str]:
+    """The named task; else (Flow) every Failed or Blocked task and every held one."""
     if order.task is not None:
         return [order.task]
-    return [name for name, state in status.tasks.items() if state.phase in ("Failed", "Blocked")]
+    return [
+        name
+        for name, state in status.tasks.items()
+        if state.phase in ("Failed", "Blocked") or (state.phase == "Pending" and state.held)
+    ]
+
+
+def _remember(recovery: list[AppliedRequest], record: AppliedRequest) -> list[AppliedRequest]:
+    """Add ``record``; forget the oldest finished ones past the memory (never an open one)."""
+    records = [*recovery, record]
+    finished = [r for r in records if r.completed_at is not None]
+    drop = {id(r) for r in finished[: max(0, len(finished) - APPLIED_MEMORY)]}
+    return [r for r in records if id(r) not in drop]
 
 
 def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Recovered | Rejected:
     """Apply ``order`` to a started Execution's status, or say why it cannot apply."""
     if status.workflow is None:
         return Rejected("the execution has not started (see its Ready condition)")
+    if order.by is None:
+        return Rejected(UNVERIFIED)
     graph = dags.build([(t.name, t.dependencies) for t in status.workflow.tasks])
     problem = _validate(graph, status, order)
     if problem:
         return Rejected(problem)
     targets = targets_of(status, order)
     if not targets:
-        return Rejected("no Failed or Blocked task to recover")
+        return Rejected("no Failed, Blocked or held task to recover")
     if order.mode == "Step":
         affected = set(targets)
     elif order.mode == "Flow":
@@ -126,10 +153,6 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
     recovery = updated.recovery
     if order.token is not None:
         recovery.last_token = order.token
-    if order.request_uid is not None:
-        recovery.applied_requests = [*recovery.applied_requests, order.request_uid][
-            -APPLIED_MEMORY:
-        ]
     ordered = [t for t in graph.order if t in affected]
     if order.mode == "ProvideOutputs":
         [name] = targets
@@ -138,6 +161,7 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
         state.reason = "OutputsProvided"
         state.message = f"outputs provided by {order.by or 'unknown'}"
         state.finished_at = now
+        state.exit_code = state.next_attempt_at = None
         for descendant in graph.descendants(name):
             updated.tasks[descendant].held = None
         recovery.phase_frozen = None
@@ -157,7 +181,8 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
         updated.finished_at = None
     source = f"request {order.request}" if order.request else "the recover annotation"
     for name in targets:
-        updated.history.append(
+        history.append(
+            updated.history,
             HistoryEntry(
                 time=now,
                 event=event,
@@ -166,13 +191,23 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
                 request=order.request,
                 message=f"{order.mode} recovery by {order.by or 'unknown'} via {source}; "
                 f"reset: {', '.join(ordered)}",
-            )
+            ),
         )
-    del updated.history[:-HISTORY_LIMIT]
     message = (
-        f"{order.mode} recovery of {', '.join(targets)} by {order.by or 'unknown'} via {source}"
+        f"{order.mode} recovery of {', '.join(targets)} by {order.by} via {source}"
         f"{'; rerunning ' + ', '.join(ordered) if order.mode != 'ProvideOutputs' else ''}"
     )
+    if order.request_uid is not None and order.request is not None:
+        record = AppliedRequest(
+            uid=order.request_uid,
+            name=order.request,
+            mode=order.mode,
+            tasks=ordered,
+            by=order.by,
+            applied_at=now,
+            message=message,
+        )
+        recovery.requests = _remember(recovery.requests, record)
     return Recovered(updated, ordered, Emit("Normal", "Recovery", message))
 
 
@@ -206,8 +241,9 @@ def recover_by_token(
         return result.status, [result.event]
     rejected = status.model_copy(deep=True)
     rejected.recovery.last_token = token
-    rejected.history.append(
-        HistoryEntry(time=now, event="RecoveryRejected", by=by, message=result.message)
+    history.append(
+        rejected.history,
+        HistoryEntry(time=now, event="RecoveryRejected", by=by, message=result.message),
     )
     message = f"recover annotation {token!r}: {result.message}"
     return rejected, [Emit("Warning", "RecoveryRejected", message)]

@@ -38,11 +38,16 @@ def render_job(
     params: Mapping[str, str],
     inputs: Mapping[str, Mapping[str, Any]],
     key: str,
+    referenced: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> JSON:
-    """The Job manifest; raises ``templates.TemplateError`` when a reference cannot resolve."""
+    """The Job manifest; raises ``templates.TemplateError`` when a reference cannot resolve.
+
+    ``inputs``: the dependencies' outputs (``HEADWAY_INPUTS``); ``referenced``: the outputs
+    of every ancestor a ``{{ tasks.X.outputs.K }}`` names (default: ``inputs``)."""
+    available = {**inputs, **(referenced or {})}
 
     def sub(text: str) -> str:
-        return templates.substitute(text, params, inputs)
+        return templates.substitute(text, params, available)
 
     name = job_name(owner.name, task.name, attempt)
     labels = {

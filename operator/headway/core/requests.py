@@ -1,44 +1,45 @@
 """Which RecoveryRequests to apply, reject or complete: one at a time, in order, exactly once.
 
-Exactly once across restarts: an applied request's uid is written into the
-Execution's status together with the recovery itself, in one conditional
-write. A request still Pending whose uid is already there was applied before a
-crash; it is only marked Applied, never applied again.
+The Execution's status is the record: applying a request writes an
+``AppliedRequest`` (uid, mode, tasks, who, when) into ``status.recovery.requests``
+in the same conditional write as the recovery itself, and its completion is
+written there too. A RecoveryRequest's own status is only a mirror of that
+record, so a crash between the two writes loses nothing: the next pass finds
+the record and writes the mirror again; it never applies a request twice.
 """
 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from headway.core.plan import Emit
+from headway.core.actions import Emit
 from headway.core.recovery import Order, Recovered, outcome, recover
-from headway.models.execution import ExecutionStatus
+from headway.models.execution import AppliedRequest, ExecutionStatus
 from headway.models.recovery import RecoveryPhase
 
-DONE = ("Succeeded", "Failed", "Rejected")
+FINISHED = ("Succeeded", "Failed", "Rejected")
 
 
 @dataclass(frozen=True)
 class Request:
-    """A RecoveryRequest, as the core needs it."""
+    """A RecoveryRequest, as the core needs it (``order.by`` is None when unverified)."""
 
     name: str
     uid: str
     order: Order
     phase: RecoveryPhase | None
-    tasks: tuple[str, ...] = ()
-    applied_at: datetime.datetime | None = None
     problem: str | None = None  # the spec did not parse: rejected, in its turn
 
 
 @dataclass(frozen=True)
 class RequestUpdate:
-    """The new status of a RecoveryRequest."""
+    """The status a RecoveryRequest should show."""
 
     name: str
     phase: RecoveryPhase
     message: str
+    requested_by: str | None = None
     tasks: tuple[str, ...] = ()
     applied_at: datetime.datetime | None = None
     completed_at: datetime.datetime | None = None
@@ -51,67 +52,93 @@ class Applied:
     events: list[Emit] = field(default_factory=list)
 
 
+def _open(status: ExecutionStatus) -> bool:
+    return any(r.completed_at is None for r in status.recovery.requests)
+
+
 def apply_requests(
     status: ExecutionStatus, requests: list[Request], now: datetime.datetime
 ) -> Applied:
-    """Apply the next request(s) in order; ``requests`` are this Execution's, oldest first."""
+    """Apply the next request in order, reject those that cannot apply, and mark the ones
+    waiting their turn Pending. ``requests`` are this Execution's, oldest first."""
     result = Applied(status)
+    recorded = {r.uid for r in status.recovery.requests}
     for request in requests:
-        if request.phase in DONE:
-            continue
-        if request.phase == "Applied":
-            return result  # one at a time: the next waits until this one completes
+        if request.uid in recorded or request.phase in FINISHED:
+            continue  # applied (mirrored later) or finished for good
         if request.problem is not None:
-            result.updates[request.name] = RequestUpdate(
-                request.name, "Rejected", request.problem, completed_at=now
-            )
+            result.updates[request.name] = _rejected(request, request.problem, now)
             continue
-        if request.uid in result.status.recovery.applied_requests:
-            # Applied before a crash; the request's own status was not yet written.
-            result.updates[request.name] = RequestUpdate(
-                request.name, "Applied", "applied", request.tasks, request.applied_at or now
-            )
-            return result
+        if _open(result.status):
+            if request.phase != "Pending":
+                result.updates[request.name] = RequestUpdate(
+                    request.name,
+                    "Pending",
+                    "waiting for an earlier recovery of this execution to finish",
+                    request.order.by,
+                )
+            continue
         recovered = recover(result.status, request.order, now)
         if not isinstance(recovered, Recovered):
-            result.updates[request.name] = RequestUpdate(
-                request.name, "Rejected", recovered.message, completed_at=now
-            )
+            result.updates[request.name] = _rejected(request, recovered.message, now)
             result.events.append(
                 Emit("Warning", "RecoveryRejected", f"request {request.name}: {recovered.message}")
             )
             continue
         result.status = recovered.status
         result.events.append(recovered.event)
-        result.updates[request.name] = RequestUpdate(
-            request.name, "Applied", recovered.event.message, tuple(recovered.tasks), now
-        )
-        return result
     return result
 
 
-def complete_requests(
-    status: ExecutionStatus,
-    requests: list[Request],
-    updates: dict[str, RequestUpdate],
-    now: datetime.datetime,
-) -> dict[str, RequestUpdate]:
-    """Mark applied requests Succeeded or Failed once their recovery has played out
-    (``status`` is the Execution after this pass's plan)."""
-    completed = dict(updates)
-    for request in requests:
-        current = updates.get(request.name)
-        phase = current.phase if current else request.phase
-        if phase != "Applied":
-            continue
-        tasks = current.tasks if current else request.tasks
-        ended = outcome(status, request.order.mode, list(tasks))
+def _rejected(request: Request, message: str, now: datetime.datetime) -> RequestUpdate:
+    return RequestUpdate(request.name, "Rejected", message, request.order.by, completed_at=now)
+
+
+def complete_records(status: ExecutionStatus, now: datetime.datetime) -> ExecutionStatus:
+    """Close the open records whose recovery has played out (``status`` is after the plan)."""
+    if not _open(status):
+        return status
+    records: list[AppliedRequest] = []
+    for record in status.recovery.requests:
+        ended = None if record.completed_at else outcome(status, record.mode, record.tasks)
         if ended is None:
+            records.append(record)
             continue
-        applied_at = (current.applied_at if current else request.applied_at) or now
-        summary = ", ".join(f"{t} {status.tasks[t].phase}" for t in tasks if t in status.tasks)
-        base = current or RequestUpdate(request.name, "Applied", "", tasks, applied_at)
-        completed[request.name] = replace(
-            base, phase=ended, message=f"recovery {ended.lower()}: {summary}", completed_at=now
+        summary = ", ".join(
+            f"{t} {status.tasks[t].phase}" for t in record.tasks if t in status.tasks
         )
+        records.append(
+            record.model_copy(
+                update={
+                    "outcome": ended,
+                    "completed_at": now,
+                    "message": f"recovery {ended.lower()}: {summary}",
+                }
+            )
+        )
+    completed = status.model_copy()
+    completed.recovery = status.recovery.model_copy(update={"requests": records})
     return completed
+
+
+def mirror(
+    status: ExecutionStatus, requests: list[Request], updates: dict[str, RequestUpdate]
+) -> dict[str, RequestUpdate]:
+    """Every request's status: from its record in the Execution if it has one, else as
+    decided in this pass (``updates``)."""
+    mirrored = dict(updates)
+    records = {r.uid: r for r in status.recovery.requests}
+    for request in requests:
+        record = records.get(request.uid)
+        if record is None:
+            continue
+        mirrored[request.name] = RequestUpdate(
+            request.name,
+            record.outcome or "Applied",
+            record.message or "applied",
+            record.by,
+            tuple(record.tasks),
+            record.applied_at,
+            record.completed_at,
+        )
+    return mirrored

@@ -3,6 +3,7 @@ parameters checked. Every problem is reported with a message that names it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,12 +58,13 @@ def workflow_problems(spec: WorkflowSpec) -> list[str]:
     for name, task in effective_tasks(spec).items():
         if not task.image:
             problems.append(f'task "{name}" has no image (set it on the task or in taskDefaults)')
-        ancestors = graph.ancestors(name)
         for text in task_texts(task):
             for ref in templates.references(text):
                 if isinstance(ref, templates.ParamRef) and ref.name not in declared:
                     problems.append(f'task "{name}" uses undeclared parameter "{ref.name}"')
-                elif isinstance(ref, templates.OutputRef) and ref.task not in ancestors:
+                elif isinstance(ref, templates.OutputRef) and (
+                    ref.task not in graph.parents or not graph.is_ancestor(ref.task, name)
+                ):
                     problems.append(
                         f'task "{name}" refers to outputs of "{ref.task}", which is not '
                         f"an ancestor of it (add it to dependencies, directly or transitively)"
@@ -71,7 +73,39 @@ def workflow_problems(spec: WorkflowSpec) -> list[str]:
                     problems.append(
                         f'task "{name}" has an unknown reference "{{{{ {ref.expression} }}}}"'
                     )
+    problems += size_problems(spec)
     return list(dict.fromkeys(problems))
+
+
+# The largest object the API server stores: etcd's default request limit (1.5 MiB).
+OBJECT_LIMIT = 1_572_864
+TASK_STATUS_BYTES = 800  # one task's status, outputs aside, at its largest (messages clipped)
+HISTORY_BYTES = 200 * 400  # the bounded history at its largest
+MIN_OUTPUTS_BYTES = 64 * 1024  # what must be left for the tasks' outputs, all together
+
+
+def fixed_status_bytes(spec: WorkflowSpec) -> int:
+    """An upper bound of an Execution's size, outputs aside: the spec (inline and
+    snapshotted: twice), every task's status, the history, room for the rest."""
+    spec_bytes = len(json.dumps(spec.model_dump(by_alias=True, exclude_none=True, mode="json")))
+    names = sum(len(t.name) for t in spec.tasks)
+    return 2 * spec_bytes + len(spec.tasks) * TASK_STATUS_BYTES + names + HISTORY_BYTES + 16_384
+
+
+def outputs_limit(spec: WorkflowSpec) -> int:
+    """How many bytes the tasks' outputs may take in all, so the status always fits."""
+    return OBJECT_LIMIT - fixed_status_bytes(spec)
+
+
+def size_problems(spec: WorkflowSpec) -> list[str]:
+    if outputs_limit(spec) >= MIN_OUTPUTS_BYTES:
+        return []
+    return [
+        f"the workflow is too large: with {len(spec.tasks)} tasks its Execution's status could "
+        f"reach {fixed_status_bytes(spec) + MIN_OUTPUTS_BYTES} bytes, more than the "
+        f"{OBJECT_LIMIT} bytes the API server stores in one object (split it into smaller "
+        "workflows or shorten the task specs)"
+    ]
 
 
 def resolve_params(

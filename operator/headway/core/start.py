@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime
 
-from headway.core.spec import resolve_params, workflow_problems
+from headway.core import history
+from headway.core.spec import outputs_limit, resolve_params, workflow_problems
 from headway.models.base import Condition
 from headway.models.execution import ExecutionSpec, ExecutionStatus, HistoryEntry, TaskStatus
 from headway.models.workflow import WorkflowSpec
@@ -60,6 +61,7 @@ def start(
         return not_ready(status, "InvalidParams", "; ".join(param_problems), now)
     started = status.model_copy(deep=True)
     started.workflow, started.params = workflow, params
+    started.outputs_limit = outputs_limit(workflow)
     started.tasks = {t.name: TaskStatus() for t in workflow.tasks}
     started.phase, started.progress = "Pending", f"0/{len(workflow.tasks)}"
     started.conditions = set_condition(
@@ -72,5 +74,5 @@ def start(
             last_transition_time=now,
         ),
     )
-    started.history.append(HistoryEntry(time=now, event="Created"))
+    history.append(started.history, HistoryEntry(time=now, event="Created"))
     return started

@@ -1,86 +1,66 @@
 """Admission webhooks served by the operator (kopf manages their configurations).
 
 Invalid Workflows and Executions are refused with a message naming each
-problem. The validating webhooks fail open (``failurePolicy: Ignore``): when
+problem. These validating webhooks fail open (``failurePolicy: Ignore``): when
 the operator is down, objects are still accepted, and the operator marks an
 invalid one ``Ready=False`` and runs nothing — the same verdict, later.
 
-Certificates: by default the operator makes a CA and a serving certificate for
-``--webhook-host`` (kept in ``--webhook-cert-dir``) and puts the CA in the
-webhook configurations. In a real cluster, mount a certificate from your own
-issuer (e.g. cert-manager) as ``tls.crt``/``tls.key``/``ca.crt`` in that
-directory and the operator uses it as is.
+The identity and permission webhooks fail closed and stay registered while the
+operator is stopped: nobody recovers unaudited. They record the authenticated
+user from the API server on RecoveryRequests (``headway.dev/requested-by``) and
+on the recover annotation (``headway.dev/recover-requested-by``), on CREATE as
+on UPDATE, and sign what they record (``core.identity``), so the operator can
+tell a recorded identity from one a client wrote.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
-import ipaddress
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import kopf
 from pydantic import BaseModel, ValidationError
 
-from headway import certs
+from headway.core import identity
 from headway.core.spec import resolve_params, workflow_problems
-from headway.handlers.reconcile import validation_message
-from headway.handlers.recovery import (
-    ANNOTATION_RECOVER,
-    ANNOTATION_RECOVER_BY,
-    ANNOTATION_REQUESTED_BY,
-)
+from headway.handlers.parse import annotations_of, validation_message, workflow_spec
 from headway.models.base import GROUP, VERSION
 from headway.models.execution import ExecutionSpec
 from headway.models.workflow import WorkflowSpec
-from headway.shell.kube import KubeError, path_of
-from headway.shell.store import ANNOTATION_SUBMITTED
+from headway.shell import store
+from headway.shell.access import may_create_recoveryrequests
+from headway.shell.kube import KubeError
+from headway.shell.webhook_files import ensure_audit_key, ensure_certificates
 
 MANAGED_BY = "headway.dev"
+LABEL_EXECUTION = "headway.dev/execution"
 
 
-def ensure_certificates(directory: Path, host: str) -> tuple[Path, Path, Path]:
-    """(ca.crt, tls.crt, tls.key) in ``directory``: made once, kept if present."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_path, cert_path, key_path = (
-        directory / "ca.crt",
-        directory / "tls.crt",
-        directory / "tls.key",
-    )
-    if not (ca_path.exists() and cert_path.exists() and key_path.exists()):
-        now = datetime.datetime.now(datetime.UTC)
-        ca = certs.new_ca("headway-webhook-ca", now)
-        try:
-            ipaddress.ip_address(host)
-            leaf = certs.issue(ca, host, now, server=True, ip_addresses=(host,))
-        except ValueError:
-            leaf = certs.issue(ca, host, now, server=True, dns_names=(host,))
-        ca_path.write_bytes(ca.cert_pem)
-        cert_path.write_bytes(leaf.cert_pem)
-        key_path.write_bytes(leaf.key_pem)
-        key_path.chmod(0o600)
-    return ca_path, cert_path, key_path
-
-
-def register(port: int, host: str, directory: Path | None) -> None:
-    """Serve the webhooks on ``port``; the API server reaches them at ``host``."""
-    ca, cert, key = ensure_certificates(
-        directory or Path(tempfile.mkdtemp(prefix="headway-webhook-")), host
-    )
+def register(port: int, host: str, directory: Path | None) -> Path:
+    """Serve the webhooks on ``port``; the API server reaches them at ``host``. Returns the
+    directory holding the certificates and the audit key."""
+    directory = directory or Path(tempfile.mkdtemp(prefix="headway-webhook-"))
+    ca, cert, key = ensure_certificates(directory, host)
+    ensure_audit_key(directory)
 
     @kopf.on.startup()
-    def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.admission.server = kopf.WebhookServer(
             addr=host, port=port, host=host, cafile=str(ca), certfile=str(cert), pkeyfile=str(key)
         )
         settings.admission.managed = MANAGED_BY
 
+    return directory
+
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def _parse(model: type[M], spec: kopf.Spec, kind: str) -> M:
+def _parse(model: type[M], spec: Mapping[str, Any], kind: str) -> M:
     try:
         return model.model_validate(dict(spec))
     except ValidationError as error:
@@ -98,30 +78,28 @@ def _refuse(kind: str, problems: list[str]) -> None:
 @kopf.on.validate(
     GROUP, VERSION, "workflows", operations=["CREATE", "UPDATE"], ignore_failures=True
 )
-def validate_workflow(spec: kopf.Spec, **_: Any) -> None:
+async def validate_workflow(spec: kopf.Spec, **_: Any) -> None:
     _refuse("Workflow", workflow_problems(_parse(WorkflowSpec, spec, "Workflow")))
 
 
 @kopf.on.validate(GROUP, VERSION, "executions", operations=["CREATE"], ignore_failures=True)
-def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None:
+async def validate_execution(
+    spec: kopf.Spec, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
     parsed = _parse(ExecutionSpec, spec, "Execution")
     workflow = parsed.workflow
     if workflow is None and parsed.workflow_ref is not None:
         # A missing Workflow is not refused: it may be created next (kubectl apply -f dir/).
-        from headway.handlers.main import _operator
-
         try:
-            found = _operator().kube.find(
-                path_of(f"{GROUP}/{VERSION}", "workflows", namespace, parsed.workflow_ref.name)
+            found = await asyncio.to_thread(
+                store.get_workflow, memo.operator.kube, namespace or "", parsed.workflow_ref.name
             )
         except KubeError:
             return
-        if found is None:
-            return
-        try:
-            workflow = WorkflowSpec.model_validate(found.get("spec") or {})
-        except ValidationError:
-            return  # the Workflow itself is invalid: its own status says why
+        referenced = workflow_spec(found)
+        if referenced is None or isinstance(referenced, str):
+            return  # absent, or invalid: the Workflow's own status says why
+        workflow = referenced
     if workflow is None:
         return
     problems = workflow_problems(workflow) if parsed.workflow else []
@@ -129,24 +107,22 @@ def validate_execution(spec: kopf.Spec, namespace: str | None, **_: Any) -> None
 
 
 # --- identity and permission for recoveries -------------------------------------------------
-# These fail closed (failurePolicy: Fail) and are persistent (kept registered when the operator
-# stops): without the operator, nobody recovers, and nobody recovers unaudited.
 
 
-def _annotations(obj: Any) -> dict[str, str]:
-    return dict(((obj or {}).get("metadata") or {}).get("annotations") or {})
+def _set(patch: kopf.Patch, key: str, value: str | None) -> None:
+    """Set (or, with None, remove) one annotation through the admission patch."""
+    patch.setdefault("metadata", {}).setdefault("annotations", {})[key] = value
 
 
-def _set_annotation(patch: kopf.Patch, body: kopf.Body, key: str, value: str | None) -> None:
-    current = _annotations(body)
-    if current.get(key) == value:
-        return
-    annotations = (
-        {**current, key: value}
-        if value is not None
-        else {k: v for k, v in current.items() if k != key}
-    )
-    patch.setdefault("metadata", {})["annotations"] = annotations
+def _user(userinfo: Mapping[str, Any]) -> str:
+    return str(userinfo.get("username", ""))
+
+
+REQUEST_KEYS = (
+    identity.ANNOTATION_REQUESTED_BY,
+    identity.ANNOTATION_SUBMITTED,
+    identity.ANNOTATION_SIGNATURE,
+)
 
 
 @kopf.on.mutate(
@@ -157,80 +133,110 @@ def _set_annotation(patch: kopf.Patch, body: kopf.Body, key: str, value: str | N
     id="record-requester",
     persistent=True,
 )
-def record_requester(
-    patch: kopf.Patch, body: kopf.Body, userinfo: kopf.UserInfo, **kwargs: Any
+async def record_requester(
+    patch: kopf.Patch,
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    memo: kopf.Memo,
+    namespace: str | None,
+    **kwargs: Any,
 ) -> None:
-    """``headway.dev/requested-by``: the authenticated creator, from the API server; a client's
-    own value is overwritten on create and cannot be changed afterwards."""
+    """On create: the authenticated creator, a microsecond stamp (creation order), the
+    ``headway.dev/execution`` label, and the signature over them; a client's own values
+    are overwritten. On update: all of these are restored as they were."""
     if kwargs.get("operation") == "CREATE":
-        submitted = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        _set_annotation(patch, body, ANNOTATION_REQUESTED_BY, str(userinfo.get("username", "")))
-        annotations = dict(patch.get("metadata", {}).get("annotations") or _annotations(body))
-        annotations[ANNOTATION_SUBMITTED] = submitted
-        patch.setdefault("metadata", {})["annotations"] = annotations
-    else:
-        before = _annotations(kwargs.get("old"))
-        annotations = _annotations(body)
-        for key in (ANNOTATION_REQUESTED_BY, ANNOTATION_SUBMITTED):
-            if key in before:
-                annotations[key] = before[key]
-            else:
-                annotations.pop(key, None)
-        if annotations != _annotations(body):
-            patch.setdefault("metadata", {})["annotations"] = annotations
+        recorded = {
+            identity.ANNOTATION_REQUESTED_BY: _user(userinfo),
+            identity.ANNOTATION_SUBMITTED: datetime.datetime.now(datetime.UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            ),
+        }
+        name = body["metadata"].get("name", "")
+        fields = identity.request_fields(namespace or "", name, recorded)
+        recorded[identity.ANNOTATION_SIGNATURE] = identity.signature(_key(memo), *fields)
+        for key, value in recorded.items():
+            _set(patch, key, value)
+        execution = str(((body.get("spec") or {}).get("executionRef") or {}).get("name", ""))
+        label = execution if 0 < len(execution) <= 63 else None
+        patch.setdefault("metadata", {}).setdefault("labels", {})[LABEL_EXECUTION] = label
+        return
+    before, after = annotations_of(kwargs.get("old") or {}), annotations_of(body)
+    for key in REQUEST_KEYS:
+        if after.get(key) != before.get(key):
+            _set(patch, key, before.get(key))
+
+
+def _key(memo: Any) -> bytes:
+    key: bytes | None = memo.operator.audit_key
+    if key is None:
+        raise kopf.AdmissionError("Headway's audit key is not loaded", code=500)
+    return key
 
 
 @kopf.on.mutate(
-    GROUP, VERSION, "executions", operations=["UPDATE"], id="record-recoverer", persistent=True
+    GROUP,
+    VERSION,
+    "executions",
+    operations=["CREATE", "UPDATE"],
+    id="record-recoverer",
+    persistent=True,
 )
-def record_recoverer(
-    patch: kopf.Patch, body: kopf.Body, userinfo: kopf.UserInfo, **kwargs: Any
+async def record_recoverer(
+    patch: kopf.Patch,
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    memo: kopf.Memo,
+    namespace: str | None,
+    **kwargs: Any,
 ) -> None:
-    """``headway.dev/recover-requested-by``: who set the current recover value."""
-    before, after = _annotations(kwargs.get("old")), _annotations(body)
-    if after.get(ANNOTATION_RECOVER) != before.get(ANNOTATION_RECOVER):
-        _set_annotation(patch, body, ANNOTATION_RECOVER_BY, str(userinfo.get("username", "")))
-    else:
-        _set_annotation(patch, body, ANNOTATION_RECOVER_BY, before.get(ANNOTATION_RECOVER_BY))
-
-
-def may_recover(userinfo: kopf.UserInfo, namespace: str) -> bool:
-    """Whether the user may ``create recoveryrequests`` in ``namespace`` (SubjectAccessReview)."""
-    from headway.handlers.main import _operator
-
-    review = {
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SubjectAccessReview",
-        "spec": {
-            "user": userinfo.get("username"),
-            "uid": userinfo.get("uid"),
-            "groups": list(userinfo.get("groups") or []),
-            "extra": dict(userinfo.get("extra") or {}),  # type: ignore[call-overload]
-            "resourceAttributes": {
-                "namespace": namespace,
-                "verb": "create",
-                "group": GROUP,
-                "resource": "recoveryrequests",
-            },
-        },
-    }
-    result = _operator().kube.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
-    return bool((result.get("status") or {}).get("allowed"))
+    """Who set the current recover value, signed; on any other change, kept as it was
+    (and on create without a recover value, a client's own claim is removed)."""
+    before, after = annotations_of(kwargs.get("old") or {}), annotations_of(body)
+    if after.get(identity.ANNOTATION_RECOVER) != before.get(identity.ANNOTATION_RECOVER):
+        recorded = {**after, identity.ANNOTATION_RECOVER_BY: _user(userinfo)}
+        fields = identity.recover_fields(namespace or "", body["metadata"]["name"], recorded)
+        _set(patch, identity.ANNOTATION_RECOVER_BY, _user(userinfo))
+        _set(patch, identity.ANNOTATION_SIGNATURE, identity.signature(_key(memo), *fields))
+        return
+    for key in (identity.ANNOTATION_RECOVER_BY, identity.ANNOTATION_SIGNATURE):
+        if after.get(key) != before.get(key):
+            _set(patch, key, before.get(key))
 
 
 @kopf.on.validate(
-    GROUP, VERSION, "executions", operations=["UPDATE"], id="recover-permission", persistent=True
+    GROUP,
+    VERSION,
+    "executions",
+    operations=["CREATE", "UPDATE"],
+    id="recover-permission",
+    persistent=True,
 )
-def check_recover_permission(
-    body: kopf.Body, userinfo: kopf.UserInfo, namespace: str | None, **kwargs: Any
+async def check_recover_permission(
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
-    old = kwargs.get("old")
-    if _annotations(body).get(ANNOTATION_RECOVER) == _annotations(old).get(ANNOTATION_RECOVER):
+    """Setting the recover annotation takes the permission to create RecoveryRequests."""
+    old = annotations_of(kwargs.get("old") or {})
+    if annotations_of(body).get(identity.ANNOTATION_RECOVER) == old.get(
+        identity.ANNOTATION_RECOVER
+    ):
         return
-    user = userinfo.get("username", "")
-    if not may_recover(userinfo, namespace or ""):
+    allowed = await asyncio.to_thread(
+        may_create_recoveryrequests,
+        memo.operator.kube,
+        namespace or "",
+        _user(userinfo),
+        userinfo.get("uid"),
+        list(userinfo.get("groups") or []),
+        dict(userinfo.get("extra") or {}),  # type: ignore[call-overload]
+    )
+    if not allowed:
         raise kopf.AdmissionError(
-            f'user "{user}" may not recover executions in namespace "{namespace}": setting '
-            f"{ANNOTATION_RECOVER} needs permission to create recoveryrequests.{GROUP} there",
+            f'user "{_user(userinfo)}" may not recover executions in namespace "{namespace}": '
+            f"setting {identity.ANNOTATION_RECOVER} needs permission to create "
+            f"recoveryrequests.{GROUP} there",
             code=403,
         )

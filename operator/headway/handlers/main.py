@@ -2,8 +2,10 @@
 
 kopf delivers watch events; the handlers here only route them to the queue
 (no finalizers, no kopf state on our objects), so deleting an Execution never
-waits for the operator. Reconciliation runs in worker threads with the
-blocking client; one Execution is never reconciled twice at once.
+waits for the operator. Every handler is ``async``: the queue lives on the event
+loop and is only ever touched from it. Reconciliation runs in worker threads
+with the blocking client; one Execution is never reconciled twice at once.
+Shared state reaches handlers through kopf's ``memo``, never module globals.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,47 +23,48 @@ import kopf
 from headway.core.render import LABEL_EXECUTION_UID
 from headway.handlers import admission
 from headway.handlers.queue import WorkQueue
-from headway.handlers.reconcile import reconcile_execution, reconcile_workflow
-from headway.handlers.recovery import route_request
+from headway.handlers.reconcile import reconcile_execution, reconcile_workflow, route_request
 from headway.models.base import GROUP, VERSION
 from headway.shell.kube import Kube
+from headway.shell.webhook_files import read_audit_key
 
 Key = tuple[str, str]  # namespace, name
 log = logging.getLogger("headway.operator")
 
 
+@dataclass
 class Operator:
-    """State shared by the handlers: the client, the queue, and which uid is which key."""
+    """State shared by the handlers: the client, the queue, which uid is which key, the
+    key that proves recorded identities."""
 
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-        self.queue: WorkQueue[Key] = WorkQueue(self.process)
-        self.keys: dict[str, Key] = {}  # Execution uid -> key
+    kube: Kube
+    audit_key: bytes | None = None
+    keys: dict[str, Key] = field(default_factory=dict)  # Execution uid -> key
+    queue: WorkQueue[Key] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.queue = WorkQueue(self.process)
 
     async def process(self, key: Key) -> Any:
-        return await asyncio.to_thread(reconcile_execution, self.kube, *key)
+        return await asyncio.to_thread(reconcile_execution, self.kube, *key, self.audit_key)
 
 
-class _Running:
-    operator: Operator | None = None
-
-
-def _operator() -> Operator:
-    assert _Running.operator is not None, "the operator is not running"
-    return _Running.operator
+def of(memo: Any) -> Operator:
+    operator: Operator = memo.operator
+    return operator
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.posting.level = logging.WARNING  # our own Events say what happened
     settings.watching.server_timeout = 300
 
 
 @kopf.on.login()
-def login(**_: Any) -> kopf.ConnectionInfo:
+async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     """Credentials from the same configuration as our client (kubeconfig or in-cluster)."""
-    configuration = _operator().kube.api.configuration
+    configuration = of(memo).kube.api.configuration
     bearer = configuration.auth_settings().get("BearerToken") or {}
     authorization: str = bearer.get("value") or ""
     scheme, _sep, token = authorization.partition(" ")
@@ -77,8 +81,10 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.event(GROUP, VERSION, "executions")
-def on_execution(type: str, name: str, namespace: str | None, uid: str, **_: Any) -> None:
-    operator, key = _operator(), (namespace or "", name)
+async def on_execution(
+    type: str, name: str, namespace: str | None, uid: str, memo: kopf.Memo, **_: Any
+) -> None:
+    operator, key = of(memo), (namespace or "", name)
     if type == "DELETED":
         operator.keys.pop(uid, None)
         operator.queue.forget(key)
@@ -87,26 +93,31 @@ def on_execution(type: str, name: str, namespace: str | None, uid: str, **_: Any
     operator.queue.add(key)
 
 
-def _poke_owner(labels: Mapping[str, str], namespace: str | None) -> None:
-    operator = _operator()
+def _poke_owner(operator: Operator, labels: Mapping[str, str], namespace: str | None) -> None:
     key = operator.keys.get(labels.get(LABEL_EXECUTION_UID, ""))
     if key is not None and key[0] == namespace:
         operator.queue.add(key)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
-def on_job(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-    _poke_owner(labels, namespace)
+async def on_job(
+    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    _poke_owner(of(memo), labels, namespace)
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
-def on_pod(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-    _poke_owner(labels, namespace)
+async def on_pod(
+    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    _poke_owner(of(memo), labels, namespace)
 
 
 @kopf.on.event(GROUP, VERSION, "workflows")
-async def on_workflow(type: str, body: kopf.Body, namespace: str | None, **_: Any) -> None:
-    operator = _operator()
+async def on_workflow(
+    type: str, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    operator = of(memo)
     if type != "DELETED":
         await asyncio.to_thread(reconcile_workflow, operator.kube, dict(body))
     for key in list(operator.keys.values()):  # executions waiting for this Workflow
@@ -115,23 +126,24 @@ async def on_workflow(type: str, body: kopf.Body, namespace: str | None, **_: An
 
 
 @kopf.on.event(GROUP, VERSION, "recoveryrequests")
-async def on_recovery_request(type: str, body: kopf.Body, **_: Any) -> None:
+async def on_recovery_request(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if type == "DELETED":
         return
-    operator = _operator()
+    operator = of(memo)
     key = await asyncio.to_thread(route_request, operator.kube, dict(body))
     if key is not None:
         operator.queue.add(key)
 
 
-async def _main(
-    namespaces: list[str], webhook_port: int | None, webhook_host: str, webhook_dir: Path | None
-) -> None:
-    if webhook_port is not None:
-        admission.register(webhook_port, webhook_host, webhook_dir)
-    queue = asyncio.create_task(_operator().queue.run())
+async def _main(operator: Operator, namespaces: list[str]) -> None:
+    queue = asyncio.create_task(operator.queue.run())
     try:
-        await kopf.operator(clusterwide=not namespaces, namespaces=namespaces, standalone=True)
+        await kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=True,
+            memo=kopf.Memo(operator=operator),
+        )
     finally:
         queue.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -148,8 +160,11 @@ def run(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _Running.operator = Operator(Kube(kubeconfig))
-    asyncio.run(_main(namespaces, webhook_port, webhook_host, webhook_dir))
+    operator = Operator(Kube(kubeconfig))
+    if webhook_port is not None:
+        directory = admission.register(webhook_port, webhook_host, webhook_dir)
+        operator.audit_key = read_audit_key(directory)
+    asyncio.run(_main(operator, namespaces))
     return 0
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from headway.models.base import Condition, Spec, Status, Time
+from headway.models.recovery import RecoveryMode
 from headway.models.workflow import WorkflowSpec
 
 ExecutionPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Blocked", "Paused"]
@@ -54,8 +55,8 @@ class TaskStatus(Status):
     message: str | None = None
     auto_recoveries: int = 0
     next_attempt_at: Time | None = Field(None, description="When a Retrying task starts again.")
-    attempts_at_recovery: int = Field(
-        0, description="attempts when a recovery last reset the task; retries count from here"
+    failures: int = Field(
+        0, description="Task failures since the last recovery: what retry.limit counts."
     )
     held: bool | None = Field(
         None, description="A Step recovery keeps this successor from starting."
@@ -72,10 +73,26 @@ class HistoryEntry(Status):
     message: str | None = None
 
 
+class AppliedRequest(Status):
+    """A RecoveryRequest as applied to this Execution: written in the same conditional write
+    as the recovery itself, so neither its application nor its task list is ever lost."""
+
+    uid: str
+    name: str
+    mode: RecoveryMode
+    tasks: list[str] = Field(default_factory=list)
+    by: str | None = None
+    applied_at: Time
+    message: str | None = None
+    outcome: Literal["Succeeded", "Failed"] | None = None
+    completed_at: Time | None = None
+
+
 class RecoveryState(Status):
     last_token: str | None = Field(None, description="Last handled headway.dev/recover value.")
-    applied_requests: list[str] = Field(
-        default_factory=list, description="UIDs of the RecoveryRequests applied (the latest 100)."
+    requests: list[AppliedRequest] = Field(
+        default_factory=list,
+        description="The RecoveryRequests applied, oldest first (the latest 100 and any open).",
     )
     phase_frozen: bool | None = Field(
         None, description="A Step recovery without updateExecutionPhase keeps the phase as it was."
@@ -89,6 +106,9 @@ class ExecutionStatus(Status):
     finished_at: Time | None = None
     workflow: WorkflowSpec | None = Field(None, description="The resolved spec, fixed at start.")
     params: dict[str, str] | None = Field(None, description="Resolved parameters, fixed at start.")
+    outputs_limit: int | None = Field(
+        None, description="Bytes the tasks' outputs may take in all, so the status always fits."
+    )
     tasks: dict[str, TaskStatus] = Field(default_factory=dict)
     history: list[HistoryEntry] = Field(default_factory=list)
     recovery: RecoveryState = Field(default_factory=RecoveryState)

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 
 JSON = dict[str, Any]
@@ -28,8 +29,9 @@ class KubeError(Exception):
         self.body = body
         try:
             message = json.loads(body).get("message", body)
-        except ValueError:
+        except (ValueError, AttributeError):
             message = body
+        self.message = str(message)  # the API server's own words
         super().__init__(f"{method} {path}: {status} {message}")
 
 
@@ -80,6 +82,9 @@ class Kube:
             raise KubeError(
                 error.status or 0, method, path, str(error.body or error.reason)
             ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            # No answer at all (connection refused or reset, timeout): status 0.
+            raise KubeError(0, method, path, f"no response from the API server: {error}") from None
 
     def request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> JSON:
         response = self._send(method, path, body, **kwargs)

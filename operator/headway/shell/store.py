@@ -6,8 +6,10 @@ import datetime
 import logging
 from typing import Any
 
-from headway.core.plan import Action, CreateJob, DeleteJob, Emit
-from headway.core.render import LABEL_EXECUTION_UID
+from headway.core.actions import CreateJob, DeleteJob, Emit
+from headway.core.identity import ANNOTATION_SUBMITTED
+from headway.core.plan import Launches
+from headway.core.render import ANNOTATION_KEY, LABEL_ATTEMPT, LABEL_EXECUTION_UID, LABEL_TASK
 from headway.models.base import API_VERSION, rfc3339
 from headway.shell.kube import Kube, KubeError, path_of
 
@@ -45,33 +47,99 @@ def list_attempts(kube: Kube, namespace: str, uid: str) -> tuple[list[JSON], lis
     return owned, pods
 
 
-def patch_status(kube: Kube, path: str, resource_version: str, status: JSON) -> JSON:
-    """Replace ``status`` only if the object is still at ``resource_version``."""
-    body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+def replace_status(kube: Kube, obj: JSON, status: JSON) -> JSON:
+    """Write ``status`` whole, only if ``obj`` is still at the resourceVersion read.
+
+    A replace (PUT of the status subresource), never a merge patch: a field the
+    core cleared is absent from ``status`` and so cleared in the API server too."""
+    meta = obj["metadata"]
+    body = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace"),
+            "resourceVersion": meta["resourceVersion"],
+        },
+        "status": status,
+    }
+    path = path_of(str(obj.get("apiVersion")), _plural(obj), meta.get("namespace"), meta["name"])
     try:
-        return kube.patch(path + "/status", body)
+        return kube.replace(path + "/status", body)
     except KubeError as error:
         if error.status == 409:
             raise Conflict(str(error)) from error
         raise
 
 
-def apply(kube: Kube, namespace: str, actions: list[Action]) -> None:
-    """Carry out Job actions. Creating a Job that exists (409) means an earlier run created
-    it: it is adopted, never created twice."""
-    for action in actions:
-        if isinstance(action, CreateJob):
-            try:
-                kube.create(path_of("batch/v1", "jobs", namespace), action.manifest)
-            except KubeError as error:
-                if error.status != 409:
-                    raise
-                log.info("job %s exists already: adopted", action.manifest["metadata"]["name"])
-        elif isinstance(action, DeleteJob):
-            kube.delete(
-                path_of("batch/v1", "jobs", namespace, action.name),
-                {"propagationPolicy": "Background"},
-            )
+def _plural(obj: JSON) -> str:
+    return {
+        "Execution": "executions",
+        "Workflow": "workflows",
+        "RecoveryRequest": "recoveryrequests",
+    }[str(obj.get("kind"))]
+
+
+def _transient(error: KubeError) -> bool:
+    """Worth trying again: no answer, throttled, or a server-side failure."""
+    return error.status in {0, 429} or error.status >= 500
+
+
+def _ours(job: JSON, action: CreateJob, owner_uid: str) -> bool:
+    """Whether an existing Job is exactly this attempt: same owner, task, attempt and key."""
+    meta = job["metadata"]
+    wanted = action.manifest["metadata"]
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    owned = any(
+        r.get("uid") == owner_uid and r.get("controller") for r in meta.get("ownerReferences") or []
+    )
+    return (
+        owned
+        and labels.get(LABEL_TASK) == wanted["labels"][LABEL_TASK]
+        and labels.get(LABEL_ATTEMPT) == wanted["labels"][LABEL_ATTEMPT]
+        and annotations.get(ANNOTATION_KEY) == wanted["annotations"][ANNOTATION_KEY]
+    )
+
+
+def create_jobs(kube: Kube, namespace: str, owner_uid: str, creates: list[CreateJob]) -> Launches:
+    """Create the Jobs; report each as created (or adopted), refused, or deferred.
+
+    A 409 means a Job of that name exists: adopted only when it is exactly this
+    attempt (owner, task, attempt, idempotency key), else refused with a message."""
+    created: set[str] = set()
+    refused: dict[str, str] = {}
+    deferred: dict[str, str] = {}
+    collection = path_of("batch/v1", "jobs", namespace)
+    for action in creates:
+        try:
+            kube.create(collection, action.manifest)
+            created.add(action.name)
+        except KubeError as error:
+            if error.status == 409:
+                existing = kube.find(path_of("batch/v1", "jobs", namespace, action.name))
+                if existing is not None and _ours(existing, action, owner_uid):
+                    log.info("job %s exists already: adopted", action.name)
+                    created.add(action.name)
+                elif existing is None:
+                    deferred[action.name] = "a Job of that name is being deleted"
+                else:
+                    refused[action.name] = (
+                        f"a Job named {action.name} already exists and is not attempt "
+                        f"{action.attempt} of task {action.task} of this execution"
+                    )
+            elif _transient(error):
+                deferred[action.name] = error.message
+            else:
+                refused[action.name] = error.message
+    return Launches(refused, deferred, frozenset(created))
+
+
+def delete_jobs(kube: Kube, namespace: str, deletes: list[DeleteJob]) -> None:
+    for action in deletes:
+        kube.delete(
+            path_of("batch/v1", "jobs", namespace, action.name),
+            {"propagationPolicy": "Background"},
+        )
 
 
 def emit(kube: Kube, owner: JSON, events: list[Emit], now: datetime.datetime) -> None:
@@ -111,9 +179,6 @@ def list_requests(kube: Kube, namespace: str, execution: str) -> list[JSON]:
     return sorted(mine, key=submitted_order)
 
 
-ANNOTATION_SUBMITTED = "headway.dev/submitted-at"
-
-
 def submitted_order(request: JSON) -> tuple[str, str]:
     """Creation order: the admission webhook's microsecond stamp, else creationTimestamp."""
     meta = request["metadata"]
@@ -123,12 +188,10 @@ def submitted_order(request: JSON) -> tuple[str, str]:
     return stamp, meta["name"]
 
 
-def patch_request_status(kube: Kube, namespace: str, name: str, status: JSON) -> None:
+def replace_request_status(kube: Kube, obj: JSON, status: JSON) -> None:
+    """Write a RecoveryRequest's status whole; a request deleted meanwhile is skipped."""
     try:
-        kube.patch(
-            path_of(API_VERSION, "recoveryrequests", namespace, name) + "/status",
-            {"status": status},
-        )
+        replace_status(kube, obj, status)
     except KubeError as error:
-        if error.status != 404:  # deleted meanwhile: nothing to report to
+        if error.status != 404:
             raise

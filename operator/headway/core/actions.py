@@ -1,0 +1,38 @@
+"""What a decision asks the shell to do: create or delete a Job, post an Event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """Create one task attempt's Job; ``key`` is its idempotency key (the adoption check)."""
+
+    manifest: JSON
+    task: str
+    attempt: int
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["metadata"]["name"])
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    name: str
+
+
+@dataclass(frozen=True)
+class Emit:
+    """A Kubernetes Event on the Execution."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+JobAction = CreateJob | DeleteJob

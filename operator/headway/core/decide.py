@@ -1,0 +1,107 @@
+"""One pure decision per reconcile: ``decide(view, now) -> Decision``.
+
+The view is what the caches show of one Execution — its spec and status, the
+Workflow it names (until started), its Jobs and pods reduced to facts, its
+RecoveryRequests, the recover annotation — plus what became of this pass's Job
+creates when the shell had to try them first. The decision is everything to
+do: the new status (written whole), Job operations, the requests' statuses,
+Events, and when to look again. Steps, in order: start, the recover annotation,
+the next RecoveryRequest, the scheduling plan, completion of applied requests.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from headway.core.actions import Emit, JobAction
+from headway.core.facts import ObservedJob
+from headway.core.plan import Context, Launches, plan
+from headway.core.recovery import recover_by_token
+from headway.core.render import Owner
+from headway.core.requests import (
+    Request,
+    RequestUpdate,
+    apply_requests,
+    complete_records,
+    mirror,
+)
+from headway.core.start import not_ready, start
+from headway.models.execution import AutoRecovery, ExecutionSpec, ExecutionStatus
+from headway.models.workflow import WorkflowSpec
+
+NOT_STARTED_RECHECK = datetime.timedelta(seconds=15)
+
+
+@dataclass(frozen=True)
+class RecoverAnnotation:
+    """The ``headway.dev/recover`` value and who set it (None unless the webhook vouches)."""
+
+    token: str | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    namespace: str
+    uid: str
+    spec: ExecutionSpec | str  # the parsed spec, or why it does not parse
+    status: ExecutionStatus
+    generation: int | None = None
+    workflow: WorkflowSpec | str | None = None  # the named Workflow: spec, problem, or absent
+    jobs: Mapping[str, ObservedJob] = field(default_factory=dict)
+    requests: Sequence[Request] = ()
+    recover: RecoverAnnotation = field(default_factory=RecoverAnnotation)
+    launches: Launches = field(default_factory=Launches)
+
+
+@dataclass
+class Decision:
+    status: ExecutionStatus
+    jobs: list[JobAction] = field(default_factory=list)
+    requests: dict[str, RequestUpdate] = field(default_factory=dict)
+    events: list[Emit] = field(default_factory=list)
+    wake_at: datetime.datetime | None = None
+
+
+def _started(view: View, now: datetime.datetime) -> ExecutionStatus:
+    """The status once started, or with ``Ready=False`` naming why it cannot start."""
+    status = view.status
+    if status.workflow is not None:
+        return status  # the snapshot rules from here on
+    if isinstance(view.spec, str):
+        return not_ready(status, "InvalidSpec", view.spec, now)
+    if isinstance(view.workflow, str):
+        return not_ready(status, "InvalidWorkflow", view.workflow, now)
+    return start(view.spec, status, view.workflow, now)
+
+
+def decide(view: View, now: datetime.datetime) -> Decision:
+    status = _started(view, now)
+    status, events = recover_by_token(status, view.recover.token, view.recover.by, now)
+    requests = list(view.requests)
+    applied = apply_requests(status, requests, now)
+    decision = Decision(applied.status, events=events + applied.events)
+    if decision.status.workflow is not None and decision.status.params is not None:
+        spec = view.spec if isinstance(view.spec, ExecutionSpec) else None
+        context = Context(
+            Owner(view.name, view.namespace, view.uid),
+            decision.status.workflow,
+            decision.status.params,
+            spec.auto_recovery if spec else AutoRecovery(),
+        )
+        planned = plan(context, decision.status, view.jobs, now, view.launches)
+        decision.status, decision.jobs, decision.wake_at = (
+            planned.status,
+            planned.jobs,
+            planned.wake_at,
+        )
+        decision.events += planned.events
+    elif not isinstance(view.spec, str):
+        decision.wake_at = now + NOT_STARTED_RECHECK  # the Workflow may appear or be fixed
+    decision.status = complete_records(decision.status, now)
+    decision.status.observed_generation = view.generation
+    decision.requests = mirror(decision.status, requests, applied.updates)
+    return decision

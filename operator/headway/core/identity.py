@@ -1,0 +1,66 @@
+"""Who asked for a recovery, as the admission webhook recorded it, and the proof of it.
+
+The webhook learns the authenticated user from the API server and writes it to an
+annotation together with an HMAC over what it vouches for, keyed with a secret
+only Headway holds. The operator trusts a requester only when the HMAC checks
+out, so an annotation written by a client (or by anyone while the webhook was
+not installed) is never taken for the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+# On a RecoveryRequest: who created it; on an Execution: who set the recover value.
+ANNOTATION_REQUESTED_BY = "headway.dev/requested-by"
+ANNOTATION_RECOVER = "headway.dev/recover"
+ANNOTATION_RECOVER_BY = "headway.dev/recover-requested-by"
+ANNOTATION_SUBMITTED = "headway.dev/submitted-at"
+ANNOTATION_SIGNATURE = "headway.dev/identity-signature"
+
+
+def signature(key: bytes, *fields: str) -> str:
+    """The HMAC-SHA256 of ``fields`` (unambiguously joined), hex."""
+    message = "\x00".join(f"{len(f)}:{f}" for f in fields).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def request_fields(namespace: str, name: str, annotations: Mapping[str, str]) -> tuple[str, ...]:
+    """What the webhook vouches for on a RecoveryRequest."""
+    return (
+        "RecoveryRequest",
+        namespace,
+        name,
+        annotations.get(ANNOTATION_REQUESTED_BY, ""),
+        annotations.get(ANNOTATION_SUBMITTED, ""),
+    )
+
+
+def recover_fields(namespace: str, name: str, annotations: Mapping[str, str]) -> tuple[str, ...]:
+    """What the webhook vouches for on an Execution: this recover value, set by this user."""
+    return (
+        "Execution",
+        namespace,
+        name,
+        annotations.get(ANNOTATION_RECOVER, ""),
+        annotations.get(ANNOTATION_RECOVER_BY, ""),
+    )
+
+
+def verified(key: bytes | None, fields: tuple[str, ...], annotations: Mapping[str, str]) -> bool:
+    """Whether the annotations carry the webhook's signature over ``fields``."""
+    given = annotations.get(ANNOTATION_SIGNATURE)
+    if key is None or not given:
+        return False
+    return hmac.compare_digest(given, signature(key, *fields))
+
+
+def requester(
+    key: bytes | None, fields: tuple[str, ...], annotations: Mapping[str, str], annotation: str
+) -> str | None:
+    """The recorded user, if the webhook's signature proves it; else None."""
+    if not verified(key, fields, annotations):
+        return None
+    return annotations.get(annotation) or None

@@ -1,0 +1,77 @@
+"""Parse what the API server holds into the core's typed values. No I/O, no decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from headway.core import identity
+from headway.core.decide import RecoverAnnotation
+from headway.core.recovery import Order
+from headway.core.requests import Request
+from headway.models.execution import ExecutionSpec
+from headway.models.recovery import RecoveryRequestSpec
+from headway.models.workflow import WorkflowSpec
+
+JSON = dict[str, Any]
+
+
+def validation_message(error: ValidationError) -> str:
+    """Every problem, each naming its field: ``tasks.0.name: String should match ...``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors()
+    )
+
+
+def annotations_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def execution_spec(obj: Mapping[str, Any]) -> ExecutionSpec | str:
+    try:
+        return ExecutionSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as error:
+        return validation_message(error)
+
+
+def workflow_spec(obj: Mapping[str, Any] | None) -> WorkflowSpec | str | None:
+    """A Workflow's spec; a message if it is malformed; None if there is no Workflow."""
+    if obj is None:
+        return None
+    try:
+        return WorkflowSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as error:
+        return validation_message(error)
+
+
+def recover_annotation(obj: Mapping[str, Any], key: bytes | None) -> RecoverAnnotation:
+    meta, found = obj["metadata"], annotations_of(obj)
+    fields = identity.recover_fields(meta.get("namespace", ""), meta["name"], found)
+    by = identity.requester(key, fields, found, identity.ANNOTATION_RECOVER_BY)
+    return RecoverAnnotation(found.get(identity.ANNOTATION_RECOVER), by)
+
+
+def request(obj: Mapping[str, Any], key: bytes | None) -> Request:
+    """A Request for the core; one whose spec does not parse carries the problem."""
+    meta, found = obj["metadata"], annotations_of(obj)
+    fields = identity.request_fields(meta.get("namespace", ""), meta["name"], found)
+    by = identity.requester(key, fields, found, identity.ANNOTATION_REQUESTED_BY)
+    phase = (obj.get("status") or {}).get("phase")
+    common: JSON = {"name": meta["name"], "uid": meta["uid"], "phase": phase}
+    try:
+        spec = RecoveryRequestSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as error:
+        problem = f"invalid spec: {validation_message(error)}"
+        return Request(order=Order(mode="Flow", by=by), problem=problem, **common)
+    order = Order(
+        mode=spec.mode,
+        task=spec.task,
+        outputs=spec.outputs,
+        update_execution_phase=spec.update_execution_phase,
+        by=by,
+        request=meta["name"],
+        request_uid=meta["uid"],
+    )
+    return Request(order=order, **common)

@@ -1,0 +1,40 @@
+"""Authorization questions asked of the API server (SubjectAccessReview)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from headway.models.base import GROUP
+from headway.shell.kube import Kube
+
+REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+
+
+def may_create_recoveryrequests(
+    kube: Kube,
+    namespace: str,
+    username: str,
+    uid: str | None = None,
+    groups: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether the user may ``create recoveryrequests.headway.dev`` in ``namespace``."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": username,
+            "uid": uid,
+            "groups": list(groups),
+            "extra": dict(extra or {}),
+            "resourceAttributes": {
+                "namespace": namespace,
+                "verb": "create",
+                "group": GROUP,
+                "resource": "recoveryrequests",
+            },
+        },
+    }
+    result = kube.create(REVIEWS, review)
+    return bool((result.get("status") or {}).get("allowed"))
