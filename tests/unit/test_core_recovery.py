@@ -179,10 +179,10 @@ def test_step_holds_successors_and_freezes_the_phase_unless_asked() -> None:
     frozen = recover(status(), order("Step", task="b"), T0)
     assert isinstance(frozen, Recovered)
     assert frozen.status.tasks["c"].held is True
-    assert frozen.status.recovery.phase_frozen is True
+    assert frozen.status.recovery.frozen == {"b": "Failed"}
     updating = recover(status(), order("Step", task="b", update_execution_phase=True), T0)
     assert isinstance(updating, Recovered)
-    assert updating.status.recovery.phase_frozen is None
+    assert updating.status.recovery.frozen is None
 
 
 def test_provide_outputs_marks_the_source_and_releases_holds() -> None:
@@ -197,7 +197,7 @@ def test_provide_outputs_marks_the_source_and_releases_holds() -> None:
     b = result.status.tasks["b"]
     assert (b.outputs, b.outputs_source, b.reason) == ({"n": 9}, "Provided", "OutputsProvided")
     assert result.status.tasks["c"].held is None
-    assert result.status.recovery.phase_frozen is None
+    assert result.status.recovery.frozen is None
 
 
 @pytest.mark.parametrize(

@@ -328,12 +328,13 @@ class _Planner:
         return Plan(self.status, self.jobs, self.events, min(self.wake) if self.wake else None)
 
     def roll_up(self) -> None:
-        status, phases = self.status, [s.phase for s in self.status.tasks.values()]
-        succeeded = phases.count("Succeeded")
-        status.progress = f"{succeeded}/{len(phases)}"
+        status = self.status
+        succeeded = sum(1 for s in status.tasks.values() if s.phase == "Succeeded")
+        status.progress = f"{succeeded}/{len(status.tasks)}"
         status.started_at = status.started_at or self.now
-        if status.recovery.phase_frozen and status.phase is not None:
-            return  # a Step recovery that leaves the phase as it was
+        # A task re-triggered by a Step without updateExecutionPhase counts as it was then.
+        frozen = status.recovery.frozen or {}
+        phases = [frozen.get(name, s.phase) for name, s in status.tasks.items()]
         phase = "Running" if self.waiting else execution_phase(phases)
         if phase != status.phase:
             status.phase = phase

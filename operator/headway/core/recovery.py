@@ -8,11 +8,13 @@ stall budget.
 - Flow: the targets (named, else every Failed/Blocked task and every task an
   earlier Step holds) and everything downstream go back to Pending, holds and
   the phase freeze are lifted, and the flow runs on.
-- Step: only the named task goes back to Pending; its successors are held so
-  that nothing downstream starts. The Execution's phase is frozen unless
-  ``updateExecutionPhase``.
+- Step: only the named task (its dependencies must have succeeded) goes back
+  to Pending; its successors are held so that nothing downstream starts.
+  Unless ``updateExecutionPhase``, the task is *frozen*: the Execution's phase
+  is computed as if it still had the phase it had before the Step (other
+  tasks keep counting). With it, a freeze of that task is lifted.
 - ProvideOutputs: a Failed or Blocked task takes the given outputs and becomes
-  Succeeded; the flow continues.
+  Succeeded; holds downstream and every freeze are lifted; the flow continues.
 
 A request that cannot apply is Rejected with a reason and changes nothing.
 """
@@ -29,7 +31,13 @@ from headway.core import history
 from headway.core.actions import Emit
 from headway.core.outputs import MAX_OUTPUT_BYTES
 from headway.core.plan import outputs_bytes
-from headway.models.execution import AppliedRequest, ExecutionStatus, HistoryEntry, TaskStatus
+from headway.models.execution import (
+    AppliedRequest,
+    ExecutionStatus,
+    HistoryEntry,
+    TaskPhase,
+    TaskStatus,
+)
 from headway.models.recovery import RecoveryMode
 
 JSON = dict[str, Any]
@@ -105,6 +113,19 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
     return None
 
 
+def _frozen(
+    status: ExecutionStatus, task: str, update_phase: bool
+) -> dict[str, TaskPhase] | None:
+    """The frozen tasks after a Step on ``task``: without ``updateExecutionPhase`` the task
+    counts for the Execution's phase as it was before (first Step wins); with it, as it is."""
+    frozen = dict(status.recovery.frozen or {})
+    if update_phase:
+        frozen.pop(task, None)
+    else:
+        frozen.setdefault(task, status.tasks[task].phase)
+    return frozen or None
+
+
 def targets_of(status: ExecutionStatus, order: Order) -> list[str]:
     """The named task; else (Flow) every Failed or Blocked task and every held one."""
     if order.task is not None:
@@ -143,6 +164,13 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
         affected = graph.closure(targets)
     else:
         affected = set(targets)
+    if order.mode == "Step":
+        waiting = [p for p in graph.parents[targets[0]] if status.tasks[p].phase != "Succeeded"]
+        if waiting:
+            return Rejected(
+                f'task "{targets[0]}" cannot run on its own: its dependencies '
+                f"{', '.join(waiting)} have not succeeded (recover them with Flow)"
+            )
     busy = sorted(t for t in affected if status.tasks[t].phase in BUSY)
     if busy:
         return Rejected(
@@ -164,21 +192,22 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
         state.exit_code = state.next_attempt_at = None
         for descendant in graph.descendants(name):
             updated.tasks[descendant].held = None
-        recovery.phase_frozen = None
+        recovery.frozen = None
         event = "OutputsProvided"
     else:
+        if order.mode == "Step":
+            recovery.frozen = _frozen(status, targets[0], order.update_execution_phase)
+        else:
+            recovery.frozen = None
         for name in ordered:
             updated.tasks[name] = _reset(updated.tasks[name])
         if order.mode == "Step":
             for descendant in graph.descendants(targets[0]):
                 if updated.tasks[descendant].phase == "Pending":
                     updated.tasks[descendant].held = True
-            recovery.phase_frozen = None if order.update_execution_phase else True
-        else:
-            recovery.phase_frozen = None
         event = "Retriggered" if order.mode == "Flow" else "StepRetriggered"
-    if not recovery.phase_frozen:
-        updated.finished_at = None
+    if order.mode != "Step" or order.update_execution_phase:
+        updated.finished_at = None  # the roll-up sets it again once nothing runs
     source = f"request {order.request}" if order.request else "the recover annotation"
     for name in targets:
         history.append(

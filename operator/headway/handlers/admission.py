@@ -20,16 +20,14 @@ import datetime
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import kopf
-from pydantic import BaseModel, ValidationError
 
 from headway.core import identity
-from headway.core.spec import resolve_params, workflow_problems
-from headway.handlers.parse import annotations_of, validation_message, workflow_spec
+from headway.core.admission import execution_verdict, request_verdict, workflow_verdict
+from headway.handlers.parse import annotations_of, workflow_spec
 from headway.models.base import GROUP, VERSION
-from headway.models.execution import ExecutionSpec
 from headway.models.workflow import WorkflowSpec
 from headway.shell import store
 from headway.shell.access import may_create_recoveryrequests
@@ -57,18 +55,6 @@ def register(port: int, host: str, directory: Path | None) -> Path:
     return directory
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], spec: Mapping[str, Any], kind: str) -> M:
-    try:
-        return model.model_validate(dict(spec))
-    except ValidationError as error:
-        raise kopf.AdmissionError(
-            f"invalid {kind}: {validation_message(error)}", code=422
-        ) from None
-
-
 def _refuse(kind: str, problems: list[str]) -> None:
     """Refuse with HTTP 422 and every problem named, if there are any."""
     if problems:
@@ -78,32 +64,32 @@ def _refuse(kind: str, problems: list[str]) -> None:
 @kopf.on.validate(
     GROUP, VERSION, "workflows", operations=["CREATE", "UPDATE"], ignore_failures=True
 )
-async def validate_workflow(spec: kopf.Spec, **_: Any) -> None:
-    _refuse("Workflow", workflow_problems(_parse(WorkflowSpec, spec, "Workflow")))
+async def validate_workflow(body: kopf.Body, **_: Any) -> None:
+    _refuse("Workflow", workflow_verdict(body.get("spec")))
 
 
 @kopf.on.validate(GROUP, VERSION, "executions", operations=["CREATE"], ignore_failures=True)
 async def validate_execution(
-    spec: kopf.Spec, namespace: str | None, memo: kopf.Memo, **_: Any
+    body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
-    parsed = _parse(ExecutionSpec, spec, "Execution")
-    workflow = parsed.workflow
-    if workflow is None and parsed.workflow_ref is not None:
-        # A missing Workflow is not refused: it may be created next (kubectl apply -f dir/).
+    spec = body.get("spec")
+    referenced = None
+    name = ((spec or {}).get("workflowRef") or {}).get("name") if isinstance(spec, dict) else None
+    if isinstance(name, str) and name:
         try:
             found = await asyncio.to_thread(
-                store.get_workflow, memo.operator.kube, namespace or "", parsed.workflow_ref.name
+                store.get_workflow, memo.operator.kube, namespace or "", name
             )
         except KubeError:
-            return
-        referenced = workflow_spec(found)
-        if referenced is None or isinstance(referenced, str):
-            return  # absent, or invalid: the Workflow's own status says why
-        workflow = referenced
-    if workflow is None:
-        return
-    problems = workflow_problems(workflow) if parsed.workflow else []
-    _refuse("Execution", problems + resolve_params(workflow, parsed.params)[1])
+            found = None  # cannot look: the operator checks again when it starts the run
+        parsed = workflow_spec(found)
+        referenced = parsed if isinstance(parsed, WorkflowSpec) else None
+    _refuse("Execution", execution_verdict(spec, referenced))
+
+
+@kopf.on.validate(GROUP, VERSION, "recoveryrequests", operations=["CREATE"], ignore_failures=True)
+async def validate_request(body: kopf.Body, **_: Any) -> None:
+    _refuse("RecoveryRequest", request_verdict(body.get("spec")))
 
 
 # --- identity and permission for recoveries -------------------------------------------------

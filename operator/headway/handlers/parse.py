@@ -11,18 +11,12 @@ from headway.core import identity
 from headway.core.decide import RecoverAnnotation
 from headway.core.recovery import Order
 from headway.core.requests import Request
+from headway.models.base import validation_message
 from headway.models.execution import ExecutionSpec
 from headway.models.recovery import RecoveryRequestSpec
 from headway.models.workflow import WorkflowSpec
 
 JSON = dict[str, Any]
-
-
-def validation_message(error: ValidationError) -> str:
-    """Every problem, each naming its field: ``tasks.0.name: String should match ...``."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors()
-    )
 
 
 def annotations_of(obj: Mapping[str, Any]) -> dict[str, str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import json
+import re
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, ValidationError
 from pydantic.alias_generators import to_camel
 
 GROUP = "headway.dev"
@@ -49,3 +51,17 @@ class Condition(Status):
     message: str | None = None
     last_transition_time: Time | None = None
     observed_generation: int | None = None
+
+
+def _path_part(part: str | int) -> str:
+    """A path element as written: plain when it is a plain name, else quoted (``""``)."""
+    text = str(part)
+    return text if re.fullmatch(r"[\w-]+", text) else json.dumps(text)
+
+
+def validation_message(error: ValidationError) -> str:
+    """Every problem, each naming its field: ``tasks.0.name: String should match ...``."""
+    return "; ".join(
+        f"{'.'.join(_path_part(p) for p in e['loc']) or 'spec'}: {e['msg']}"
+        for e in error.errors()
+    )

@@ -94,8 +94,10 @@ class RecoveryState(Status):
         default_factory=list,
         description="The RecoveryRequests applied, oldest first (the latest 100 and any open).",
     )
-    phase_frozen: bool | None = Field(
-        None, description="A Step recovery without updateExecutionPhase keeps the phase as it was."
+    frozen: dict[str, TaskPhase] | None = Field(
+        None,
+        description="Tasks re-triggered by a Step without updateExecutionPhase, with the phase "
+        "each had then: the Execution's phase is computed as if they still had it.",
     )
 
 

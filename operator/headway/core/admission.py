@@ -1,0 +1,67 @@
+"""Admission verdicts: what is wrong with a submitted spec, every problem named.
+
+Pure: the webhook hands over the spec as the API server received it (and the
+named Workflow, when it exists); an empty list means admit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from headway.core.spec import resolve_params, workflow_problems
+from headway.models.base import validation_message
+from headway.models.execution import ExecutionSpec
+from headway.models.recovery import RecoveryRequestSpec
+from headway.models.workflow import WorkflowSpec
+
+
+def _spec_of(body: Any) -> dict[str, Any] | None:
+    return dict(body) if isinstance(body, Mapping) else None
+
+
+def workflow_verdict(spec: Any) -> list[str]:
+    given = _spec_of(spec)
+    if given is None:
+        return ["spec: must be an object"]
+    try:
+        parsed = WorkflowSpec.model_validate(given)
+    except ValidationError as error:
+        return [validation_message(error)]
+    return workflow_problems(parsed)
+
+
+def execution_verdict(spec: Any, referenced: WorkflowSpec | None = None) -> list[str]:
+    """``referenced``: the spec of the Workflow a ``workflowRef`` names, when it exists
+    and is valid (a missing one is no problem yet: it may be created next)."""
+    given = _spec_of(spec)
+    if given is None:
+        return ["spec: must be an object"]
+    try:
+        parsed = ExecutionSpec.model_validate(given)
+    except ValidationError as error:
+        return [validation_message(error)]
+    workflow = parsed.workflow or referenced
+    if workflow is None:
+        return []
+    problems = workflow_problems(workflow) if parsed.workflow else []
+    if problems:
+        return problems
+    return resolve_params(workflow, parsed.params)[1]
+
+
+def request_verdict(spec: Any) -> list[str]:
+    given = _spec_of(spec)
+    if given is None:
+        return ["spec: must be an object"]
+    try:
+        parsed = RecoveryRequestSpec.model_validate(given)
+    except ValidationError as error:
+        return [validation_message(error)]
+    if parsed.mode != "Flow" and parsed.task is None:
+        return [f"task: required for {parsed.mode}"]
+    if parsed.mode == "ProvideOutputs" and parsed.outputs is None:
+        return ["outputs: required for ProvideOutputs"]
+    return []
