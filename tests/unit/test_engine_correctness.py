@@ -231,9 +231,7 @@ def test_task_events_never_push_a_recovery_out_of_the_history() -> None:
     assert len(entries) == history.LIMIT
     assert entries[0] == recovery
     for i in range(300):
-        history.append(
-            entries, HistoryEntry(time=at(1000 + i), event="StepRetriggered", by="bob")
-        )
+        history.append(entries, HistoryEntry(time=at(1000 + i), event="StepRetriggered", by="bob"))
     assert len(entries) == history.LIMIT
     assert sum(history.is_audit(e) for e in entries) == history.AUDIT_LIMIT
     assert [e.time for e in entries] == sorted(e.time for e in entries)

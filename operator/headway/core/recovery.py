@@ -113,9 +113,7 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
     return None
 
 
-def _frozen(
-    status: ExecutionStatus, task: str, update_phase: bool
-) -> dict[str, TaskPhase] | None:
+def _frozen(status: ExecutionStatus, task: str, update_phase: bool) -> dict[str, TaskPhase] | None:
     """The frozen tasks after a Step on ``task``: without ``updateExecutionPhase`` the task
     counts for the Execution's phase as it was before (first Step wins); with it, as it is."""
     frozen = dict(status.recovery.frozen or {})

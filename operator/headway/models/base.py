@@ -62,6 +62,5 @@ def _path_part(part: str | int) -> str:
 def validation_message(error: ValidationError) -> str:
     """Every problem, each naming its field: ``tasks.0.name: String should match ...``."""
     return "; ".join(
-        f"{'.'.join(_path_part(p) for p in e['loc']) or 'spec'}: {e['msg']}"
-        for e in error.errors()
+        f"{'.'.join(_path_part(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors()
     )
