@@ -444,6 +444,21 @@ def down(layout: Layout) -> None:
         _pid_file(layout, name).unlink(missing_ok=True)
 
 
+def restart(layout: Layout, name: str, down_seconds: float = 0.0) -> None:
+    """Stop component ``name`` (SIGKILL, as a crash would), keep it down for
+    ``down_seconds``, then start it again and wait until the cluster is ready."""
+    pid = running_pid(layout, name)
+    if pid is None:
+        raise ClusterError(f"{name} is not running here")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    while _alive(pid):
+        time.sleep(0.05)
+    _pid_file(layout, name).unlink(missing_ok=True)
+    time.sleep(down_seconds)
+    up(layout)
+
+
 def _stop(pid: int, grace: float = 15.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)

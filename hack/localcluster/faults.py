@@ -11,6 +11,7 @@ is its client::
     faults.restore_node("headway-node-1")
     with faults.image_pull_failure("python:3.12"):     # pods with images starting so
         ...                                            # stay Pending: ErrImagePull/ImagePullBackOff
+    faults.restart_apiserver(down_seconds=3)           # SIGKILL kube-apiserver, start it again
 
 Images from a registry under the reserved ``.invalid`` domain (for example
 ``registry.invalid/app:1``) never pull on any cluster, the local one included,
@@ -96,6 +97,18 @@ class Faults:
         """Images starting with ``prefix`` fail to pull on every node while blocked."""
         for node in self.nodes():
             self._call(node, "POST", "/images", {"prefix": prefix, "blocked": blocked})
+
+    def restart_apiserver(self, down_seconds: float = 0.0) -> None:
+        """SIGKILL the local kube-apiserver, keep it down for ``down_seconds``, start it
+        again and wait until it serves (its watches and clients see the outage)."""
+        from localcluster import cluster
+
+        try:
+            cluster.restart(self.layout, "kube-apiserver", down_seconds)
+        except cluster.ClusterError as error:
+            raise FaultsUnavailable(
+                f"cannot restart the API server ({error}); this fault needs the local cluster"
+            ) from None
 
     @contextmanager
     def image_pull_failure(self, prefix: str) -> Iterator[None]:

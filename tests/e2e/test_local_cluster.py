@@ -15,7 +15,8 @@ import pytest
 
 from headway.shell.kube import KubeError, path_of
 from localcluster import cluster as localcluster
-from support import Cluster, bind, user, wait_for
+from support import Cluster, bind, wait_for
+from support import user_subject as user
 
 pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]

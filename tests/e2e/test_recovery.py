@@ -11,139 +11,35 @@ from typing import Any
 
 import pytest
 
-from headway.shell.kube import Kube, KubeError, path_of
+from headway.shell.kube import KubeError, path_of
 from localcluster.operator import OperatorProcess
-from support import Cluster, apply_example, bind, create, execution, jobs_of, wait_for, wait_phase
-from support import user as support_user
+from support import (
+    ANNOTATOR,
+    OUT,
+    RECOVERER,
+    WF,
+    Cluster,
+    annotate,
+    apply_example,
+    bind,
+    emit,
+    execution,
+    failing_run,
+    gate,
+    gated,
+    grant,
+    job_uids,
+    jobs_of,
+    request,
+    start,
+    wait_for,
+    wait_phase,
+    wait_request,
+    wait_token,
+)
 
 pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
-WF = "headway.dev/v1alpha1"
-OUT = '"$HEADWAY_OUTPUTS_FILE"'
-
-
-def emit(task: str) -> list[str]:
-    return ["sh", "-c", f'echo "{{\\"from\\": \\"{task}\\"}}" > {OUT}']
-
-
-def gated(task: str) -> JSON:
-    """A task that fails until the test flips the ``gate`` ConfigMap to open."""
-    return {
-        "name": task,
-        "command": [
-            "sh",
-            "-c",
-            f'test "$GATE" = open && echo "{{\\"from\\": \\"{task}\\"}}" > {OUT}',
-        ],
-        "env": [
-            {"name": "GATE", "valueFrom": {"configMapKeyRef": {"name": "gate", "key": "state"}}}
-        ],
-    }
-
-
-def workflow(name: str, tasks: list[JSON]) -> JSON:
-    return {
-        "apiVersion": WF,
-        "kind": "Workflow",
-        "metadata": {"name": name},
-        "spec": {"taskDefaults": {"image": "python:3.12-slim"}, "tasks": tasks},
-    }
-
-
-def start(cluster: Cluster, namespace: str, name: str, tasks: list[JSON], **spec: Any) -> None:
-    create(cluster.kube, namespace, workflow(name, tasks))
-    create(
-        cluster.kube,
-        namespace,
-        {
-            "apiVersion": WF,
-            "kind": "Execution",
-            "metadata": {"name": f"{name}-1"},
-            "spec": {"workflowRef": {"name": name}, **spec},
-        },
-    )
-
-
-def gate(cluster: Cluster, namespace: str, state: str) -> None:
-    path = path_of("v1", "configmaps", namespace, "gate")
-    body = {"metadata": {"name": "gate"}, "data": {"state": state}}
-    if cluster.kube.find(path) is None:
-        cluster.kube.create(path_of("v1", "configmaps", namespace), body)
-    else:
-        cluster.kube.patch(path, {"data": {"state": state}})
-
-
-def failing_run(
-    cluster: Cluster, namespace: str, name: str, tasks: list[JSON], **spec: Any
-) -> JSON:
-    """Start ``name`` with the gate closed and return it once it has Failed."""
-    gate(cluster, namespace, "closed")
-    start(cluster, namespace, name, tasks, **spec)
-    return wait_phase(cluster.kube, namespace, f"{name}-1", "Failed")
-
-
-def job_uids(cluster: Cluster, namespace: str, name: str) -> dict[str, str]:
-    return {
-        j["metadata"]["name"]: j["metadata"]["uid"] for j in jobs_of(cluster.kube, namespace, name)
-    }
-
-
-def grant(cluster: Cluster, namespace: str, user: str, rules: list[JSON]) -> None:
-    role = f"{user}-role"
-    cluster.kube.create(
-        path_of("rbac.authorization.k8s.io/v1", "roles", namespace),
-        {"metadata": {"name": role}, "rules": rules},
-    )
-    bind(cluster.kube, namespace, role, ("Role", role), support_user(user))
-
-
-RECOVERER = [
-    {
-        "apiGroups": ["headway.dev"],
-        "resources": ["recoveryrequests"],
-        "verbs": ["create", "get", "list"],
-    }
-]
-ANNOTATOR = [
-    {"apiGroups": ["headway.dev"], "resources": ["executions"], "verbs": ["get", "list", "patch"]}
-]
-
-
-def request(kube: Kube, namespace: str, name: str, execution_name: str, **spec: Any) -> JSON:
-    body = {
-        "apiVersion": WF,
-        "kind": "RecoveryRequest",
-        "metadata": {"name": name},
-        "spec": {"executionRef": {"name": execution_name}, **spec},
-    }
-    return kube.create(path_of(WF, "recoveryrequests", namespace), body)
-
-
-def wait_request(cluster: Cluster, namespace: str, name: str, *phases: str) -> JSON:
-    path = path_of(WF, "recoveryrequests", namespace, name)
-
-    def check() -> JSON | None:
-        obj = cluster.kube.get(path)
-        return obj if (obj.get("status") or {}).get("phase") in phases else None
-
-    return wait_for(check, f"request {name} to be {'/'.join(phases)}", timeout=180)
-
-
-def annotate(kube: Kube, namespace: str, name: str, token: str) -> None:
-    kube.patch(
-        path_of(WF, "executions", namespace, name),
-        {"metadata": {"annotations": {"headway.dev/recover": token}}},
-    )
-
-
-def wait_token(cluster: Cluster, namespace: str, name: str, token: str) -> None:
-    """Wait until the operator has taken the recover annotation's value."""
-
-    def taken() -> bool:
-        recovery: JSON = execution(cluster.kube, namespace, name)["status"]["recovery"]
-        return recovery.get("lastToken") == token
-
-    wait_for(taken, f"the operator to take recover token {token}")
 
 
 def test_recover_annotation_reruns_the_failed_task_and_successors_only(

@@ -86,7 +86,7 @@ def test_a_stall_spends_no_retry_and_relaunches_at_once() -> None:
 
 # --- 8. the idempotency key covers everything the task receives ----------------------------
 
-CHAIN3 = [
+CHAIN3: list[JSON] = [
     {"name": "a"},
     {"name": "b", "dependencies": ["a"]},
     {

@@ -19,6 +19,7 @@ from headway.core.facts import ObservedJob
 from headway.core.recovery import Order
 from headway.core.requests import Request
 from headway.models.execution import ExecutionSpec, ExecutionStatus
+from headway.models.recovery import RecoveryMode
 
 JSON = dict[str, Any]
 T0 = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
@@ -208,9 +209,9 @@ def test_the_engine_never_crashes_and_always_finishes(
         now += datetime.timedelta(seconds=1)
         requests = []
         if data.draw(st.integers(0, 9)) == 0:
-            mode = data.draw(st.sampled_from(["Flow", "Step", "ProvideOutputs"]))
-            task = data.draw(st.one_of(st.none(), st.sampled_from(list(status.tasks) or ["t0"])))
-            order = Order(mode, task=task, outputs={"k": 1}, by="alice", request=f"r{step}")
+            mode: RecoveryMode = data.draw(st.sampled_from(["Flow", "Step", "ProvideOutputs"]))
+            target = data.draw(st.one_of(st.none(), st.sampled_from(list(status.tasks) or ["t0"])))
+            order = Order(mode, task=target, outputs={"k": 1}, by="alice", request=f"r{step}")
             requests.append(Request(f"r{step}", f"u{step}", order, None))
         view = View(
             "e",

@@ -1,0 +1,256 @@
+"""The edges where work used to be lost or frozen, on the real control plane: what the
+operator writes, Jobs the API server refuses or that are not ours, outputs whose pod
+vanished, the API server restarting, and the operator killed at random moments."""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import time
+from typing import Any
+
+import pytest
+
+from headway.shell import store
+from headway.shell.kube import path_of
+from localcluster.operator import OperatorProcess
+from support import (
+    OUT,
+    WF,
+    Cluster,
+    create,
+    emit,
+    execution,
+    job_uids,
+    jobs_of,
+    start,
+    wait_for,
+    wait_phase,
+)
+
+pytestmark = pytest.mark.e2e
+JSON = dict[str, Any]
+
+
+def test_a_status_field_cleared_by_the_operator_is_cleared_in_the_api_server(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    create(
+        cluster.kube,
+        namespace,
+        {
+            "apiVersion": WF,
+            "kind": "Execution",
+            "metadata": {"name": "idle"},
+            "spec": {"workflowRef": {"name": "not-yet"}},
+        },
+    )
+    path = path_of(WF, "executions", namespace, "idle")
+    wait_for(lambda: (cluster.kube.get(path).get("status") or {}).get("conditions"), "Ready")
+
+    def write(change: Any) -> JSON:
+        for _ in range(10):  # the operator may write in between: read again
+            obj = cluster.kube.get(path)
+            status = change(dict(obj["status"]))
+            try:
+                written: JSON = store.replace_status(cluster.kube, obj, status)
+                return written
+            except store.Conflict:
+                continue
+        raise AssertionError("could not write the status")
+
+    with_field = write(lambda s: {**s, "finishedAt": "2026-11-21T12:00:00Z"})
+    assert with_field["status"]["finishedAt"] == "2026-11-21T12:00:00Z"
+    write(lambda s: {k: v for k, v in s.items() if k != "finishedAt"})
+    assert "finishedAt" not in cluster.kube.get(path)["status"]
+
+
+def test_a_job_the_api_server_refuses_fails_its_task_and_the_other_branch_finishes(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    start(
+        cluster,
+        namespace,
+        "refused",
+        [
+            {
+                "name": "bad",
+                "command": emit("bad"),
+                "podTemplate": {"nodeSelector": {"no way!": "x"}},
+            },
+            {"name": "good", "command": ["sh", "-c", f"sleep 2; {emit('good')[2]}"]},
+        ],
+    )
+    done = wait_phase(cluster.kube, namespace, "refused-1", "Failed", "Succeeded")["status"]
+    bad, good = done["tasks"]["bad"], done["tasks"]["good"]
+    assert (bad["phase"], bad["reason"]) == ("Failed", "JobRejected")
+    assert "nodeSelector" in bad["message"] and "job" not in bad
+    assert (good["phase"], good["outputs"]) == ("Succeeded", {"from": "good"})
+    assert sorted(job_uids(cluster, namespace, "refused-1")) == ["refused-1-good-1"]
+    events = cluster.kube.get(path_of("v1", "events", namespace))["items"]
+    assert any(e["reason"] == "TaskFailed" and "JobRejected" in e["message"] for e in events)
+
+
+def test_a_job_with_the_attempts_name_that_is_not_ours_is_never_adopted(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    foreign = cluster.kube.create(
+        path_of("batch/v1", "jobs", namespace),
+        {
+            "metadata": {"name": "own-1-a-1"},
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "x", "image": "python", "command": ["true"]}],
+                    }
+                },
+            },
+        },
+    )
+    start(
+        cluster,
+        namespace,
+        "own",
+        [{"name": "a", "command": emit("a"), "retry": {"limit": 1, "backoffSeconds": 0}}],
+    )
+    done = wait_phase(cluster.kube, namespace, "own-1", "Succeeded", "Failed")["status"]
+    a = done["tasks"]["a"]
+    assert (done["phase"], a["attempts"], a["job"], a["outputs"]) == (
+        "Succeeded",
+        2,
+        "own-1-a-2",
+        {"from": "a"},
+    )
+    [retrying] = [h for h in done["history"] if h["event"] == "Retrying"]
+    assert "already exists and is not attempt 1 of task a" in retrying["message"]
+    after = cluster.kube.get(path_of("batch/v1", "jobs", namespace, "own-1-a-1"))
+    assert after["metadata"]["uid"] == foreign["metadata"]["uid"]
+    assert not after["metadata"].get("ownerReferences")
+
+
+def test_outputs_whose_pod_vanished_are_a_stall_never_an_empty_success(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    start(
+        cluster,
+        namespace,
+        "lost",
+        [{"name": "a", "command": ["sh", "-c", f'sleep 3; echo "{{\\"v\\": 1}}" > {OUT}']}],
+    )
+    job_path = path_of("batch/v1", "jobs", namespace, "lost-1-a-1")
+    wait_for(lambda: cluster.kube.find(job_path), "the first Job")
+    operator.kill()
+    try:
+
+        def complete() -> bool:
+            conditions = (cluster.kube.get(job_path).get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Complete" and c["status"] == "True" for c in conditions)
+
+        wait_for(complete, "the Job to complete while the operator is down")
+        pods = path_of("v1", "pods", namespace)
+        for pod in cluster.kube.get(pods, labelSelector="job-name=lost-1-a-1")["items"]:
+            cluster.kube.delete(f"{pods}/{pod['metadata']['name']}", gracePeriodSeconds=0)
+        wait_for(
+            lambda: not cluster.kube.get(pods, labelSelector="job-name=lost-1-a-1")["items"],
+            "the pod to be gone",
+        )
+    finally:
+        operator.start()
+    done = wait_phase(cluster.kube, namespace, "lost-1", "Succeeded", "Failed", "Blocked")
+    a = done["status"]["tasks"]["a"]
+    assert (done["status"]["phase"], a["attempts"], a["autoRecoveries"], a["outputs"]) == (
+        "Succeeded",
+        2,
+        1,
+        {"v": 1},
+    )
+    [stall] = [h for h in done["status"]["history"] if h["event"] == "AutoRecovered"]
+    assert "outputs" in stall["message"]
+
+
+def chain_of(name: str, length: int) -> list[JSON]:
+    return [
+        {
+            "name": f"t{i}",
+            "dependencies": [f"t{i - 1}"] if i else [],
+            "command": ["sh", "-c", f'sleep 1; echo "{{\\"i\\": {i}}}" > {OUT}'],
+        }
+        for i in range(length)
+    ]
+
+
+def assert_one_job_per_task(cluster: Cluster, namespace: str, name: str) -> None:
+    jobs = jobs_of(cluster.kube, namespace, name)
+    per_task = collections.Counter(j["metadata"]["labels"]["headway.dev/task"] for j in jobs)
+    twice = {t: n for t, n in per_task.items() if n != 1}
+    assert not twice, f"{name}: tasks with more than one Job: {twice}"
+
+
+def test_the_api_server_restarting_mid_run_loses_and_repeats_nothing(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    start(cluster, namespace, "outage", chain_of("outage", 5))
+    wait_for(
+        lambda: (
+            execution(cluster.kube, namespace, "outage-1")["status"]["tasks"]["t1"]["phase"]
+            == "Running"
+        ),
+        "t1 to run",
+    )
+    cluster.faults.restart_apiserver(down_seconds=3)
+    done = wait_phase(cluster.kube, namespace, "outage-1", "Succeeded", "Failed", timeout=300)
+    status = done["status"]
+    assert status["phase"] == "Succeeded", status
+    assert [status["tasks"][f"t{i}"]["outputs"] for i in range(5)] == [{"i": i} for i in range(5)]
+    assert_one_job_per_task(cluster, namespace, "outage-1")
+
+
+def random_dag(rng: random.Random, size: int) -> list[JSON]:
+    tasks: list[JSON] = []
+    for i in range(size):
+        parents = sorted({f"t{rng.randrange(i)}" for _ in range(rng.randint(0, 2))}) if i else []
+        tasks.append(
+            {
+                "name": f"t{i}",
+                "dependencies": parents,
+                "command": [
+                    "sh",
+                    "-c",
+                    f"sleep {rng.choice([0.2, 0.5, 1, 2])}; "
+                    f'echo "{{\\"t\\": \\"t{i}\\", \\"in\\": $HEADWAY_INPUTS}}" > {OUT}',
+                ],
+            }
+        )
+    return tasks
+
+
+def test_operator_killed_at_random_moments_launches_nothing_twice_and_loses_nothing(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    seed = int(time.time())
+    rng = random.Random(seed)
+    runs = {f"soak{n}": random_dag(rng, rng.randint(2, 5)) for n in range(12)}
+    for name, tasks in runs.items():
+        start(cluster, namespace, name, tasks)
+    deadline = time.monotonic() + 60
+    kills = 0
+    while time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.5, 5))  # the fault schedule, not a wait for a condition
+        operator.kill()
+        kills += 1
+        operator.start()
+    for name, tasks in runs.items():
+        done = wait_phase(cluster.kube, namespace, f"{name}-1", "Succeeded", "Failed", "Blocked")
+        status = done["status"]
+        assert status["phase"] == "Succeeded", f"seed {seed}: {name}: {status}"
+        for task in tasks:
+            outputs = status["tasks"][task["name"]]["outputs"]
+            expected_inputs = {p: status["tasks"][p]["outputs"] for p in task["dependencies"]}
+            assert outputs == {"t": task["name"], "in": expected_inputs}, f"seed {seed}"
+            assert status["tasks"][task["name"]]["attempts"] == 1, f"seed {seed}: {name}"
+        assert_one_job_per_task(cluster, namespace, f"{name}-1")
+    assert kills >= 10
+    print(f"kill soak: seed {seed}, {kills} kills, {json.dumps(sorted(runs))}")
