@@ -102,6 +102,13 @@ def wait_phase(kube: Kube, namespace: str, name: str, *phases: str, timeout: flo
     return wait_for(check, f"execution {name} to be {'/'.join(phases)}", timeout=timeout)
 
 
+def task_phase(kube: Kube, namespace: str, name: str, task: str) -> str | None:
+    """The task's phase, or None while the Execution has no status for it yet."""
+    status = execution(kube, namespace, name).get("status") or {}
+    phase = ((status.get("tasks") or {}).get(task) or {}).get("phase")
+    return str(phase) if phase else None
+
+
 def jobs_of(kube: Kube, namespace: str, execution_name: str) -> list[JSON]:
     """The Execution's Jobs, oldest first."""
     items = kube.get(
@@ -253,7 +260,7 @@ def wait_token(cluster: Cluster, namespace: str, name: str, token: str) -> None:
     """Wait until the operator has taken the recover annotation's value."""
 
     def taken() -> bool:
-        recovery: JSON = execution(cluster.kube, namespace, name)["status"]["recovery"]
-        return recovery.get("lastToken") == token
+        status: JSON = execution(cluster.kube, namespace, name).get("status") or {}
+        return (status.get("recovery") or {}).get("lastToken") == token
 
     wait_for(taken, f"the operator to take recover token {token}")

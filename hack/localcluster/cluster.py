@@ -206,14 +206,35 @@ def _start(layout: Layout, name: str, argv: list[str], env: dict[str, str] | Non
     _pid_file(layout, name).write_text(str(process.pid))
 
 
+def _exited(layout: Layout, name: str) -> str | None:
+    """Why component ``name`` counts as gone (asked twice, a moment apart, so a passing
+    glimpse of /proc is not taken for a death), or None while it runs."""
+    for _ in range(2):
+        if running_pid(layout, name):
+            return None
+        time.sleep(0.5)
+    try:
+        pid = _pid_file(layout, name).read_text().strip()
+    except FileNotFoundError:
+        return "no pid file"
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        state = "no such process"
+    return f"pid {pid}: {state}"
+
+
 def _wait(what: str, check: Callable[[], bool], layout: Layout, log: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if check():
             return
-        if not running_pid(layout, log):
+        gone = _exited(layout, log)
+        if gone:
             tail = _tail(layout.logs / f"{log}.log")
-            raise ClusterError(f"{log} exited before {what}; last lines of its log:\n{tail}")
+            raise ClusterError(
+                f"{log} exited before {what} ({gone}); last lines of its log:\n{tail}"
+            )
         time.sleep(0.25)
     raise ClusterError(
         f"timed out after {READY_TIMEOUT:.0f}s waiting for {what}; "

@@ -15,7 +15,11 @@ from pathlib import Path
 from headway.shell.kube import Kube
 from localcluster.layout import REPO_ROOT
 
-WEBHOOKS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/headway.dev"
+ADMISSION = "/apis/admissionregistration.k8s.io/v1"
+WEBHOOKS = (
+    f"{ADMISSION}/validatingwebhookconfigurations/headway.dev",
+    f"{ADMISSION}/mutatingwebhookconfigurations/headway.dev",
+)
 
 
 class OperatorExited(RuntimeError):
@@ -31,7 +35,8 @@ class OperatorProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start it and wait until its admission webhooks are registered."""
+        """Start it and wait until its admission webhooks (validating and mutating) are
+        registered."""
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -68,8 +73,8 @@ class OperatorProcess:
         if self.process.poll() is not None:
             tail = self.log_path.read_text(errors="replace")[-3000:]
             raise OperatorExited(f"the operator exited with {self.process.returncode}:\n{tail}")
-        config = self.kube.find(WEBHOOKS)
-        return bool(config and len(config.get("webhooks") or []) >= 2)
+        configs = [self.kube.find(path) for path in WEBHOOKS]
+        return all(c and len(c.get("webhooks") or []) >= 2 for c in configs)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, as when the node under the operator dies."""

@@ -21,10 +21,10 @@ from support import (
     Cluster,
     create,
     emit,
-    execution,
     job_uids,
     jobs_of,
     start,
+    task_phase,
     wait_for,
     wait_phase,
 )
@@ -194,11 +194,7 @@ def test_the_api_server_restarting_mid_run_loses_and_repeats_nothing(
 ) -> None:
     start(cluster, namespace, "outage", chain_of("outage", 5))
     wait_for(
-        lambda: (
-            execution(cluster.kube, namespace, "outage-1")["status"]["tasks"]["t1"]["phase"]
-            == "Running"
-        ),
-        "t1 to run",
+        lambda: task_phase(cluster.kube, namespace, "outage-1", "t1") == "Running", "t1 to run"
     )
     cluster.faults.restart_apiserver(down_seconds=3)
     done = wait_phase(cluster.kube, namespace, "outage-1", "Succeeded", "Failed", timeout=300)

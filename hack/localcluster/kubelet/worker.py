@@ -305,7 +305,10 @@ class PodWorker(threading.Thread):
         raise PodStopped
 
     def _wait_for_deletion(self) -> None:
+        """Until the pod is deleted: keep the final status reported. A report that failed
+        (the API server was away) is sent again; one that went through is not resent."""
         while True:
+            self._report()
             self._sleep(RETRY)
 
     def _stop_processes(self, grace: float) -> None:

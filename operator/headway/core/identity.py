@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
+from typing import Any
 
 # On a RecoveryRequest: who created it; on an Execution: who set the recover value.
 ANNOTATION_REQUESTED_BY = "headway.dev/requested-by"
@@ -27,23 +29,32 @@ def signature(key: bytes, *fields: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def request_fields(namespace: str, name: str, annotations: Mapping[str, str]) -> tuple[str, ...]:
-    """What the webhook vouches for on a RecoveryRequest."""
+def request_fields(
+    namespace: str, name: str, spec: Any, annotations: Mapping[str, str]
+) -> tuple[str, ...]:
+    """What the webhook vouches for on a RecoveryRequest: this request (its spec, which
+    cannot change), by this user, at this moment."""
     return (
         "RecoveryRequest",
         namespace,
         name,
+        json.dumps(spec, sort_keys=True, separators=(",", ":")),
         annotations.get(ANNOTATION_REQUESTED_BY, ""),
         annotations.get(ANNOTATION_SUBMITTED, ""),
     )
 
 
-def recover_fields(namespace: str, name: str, annotations: Mapping[str, str]) -> tuple[str, ...]:
-    """What the webhook vouches for on an Execution: this recover value, set by this user."""
+def recover_fields(
+    namespace: str, name: str, uid: str, annotations: Mapping[str, str]
+) -> tuple[str, ...]:
+    """What the webhook vouches for on an Execution: this recover value, on this very
+    object (its uid: a copy onto a re-created Execution does not verify), set by this user.
+    The annotation is honoured only when set by an update, never at create."""
     return (
         "Execution",
         namespace,
         name,
+        uid,
         annotations.get(ANNOTATION_RECOVER, ""),
         annotations.get(ANNOTATION_RECOVER_BY, ""),
     )

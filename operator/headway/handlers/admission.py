@@ -138,7 +138,7 @@ async def record_requester(
             ),
         }
         name = body["metadata"].get("name", "")
-        fields = identity.request_fields(namespace or "", name, recorded)
+        fields = identity.request_fields(namespace or "", name, body.get("spec"), recorded)
         recorded[identity.ANNOTATION_SIGNATURE] = identity.signature(_key(memo), *fields)
         for key, value in recorded.items():
             _set(patch, key, value)
@@ -160,12 +160,7 @@ def _key(memo: Any) -> bytes:
 
 
 @kopf.on.mutate(
-    GROUP,
-    VERSION,
-    "executions",
-    operations=["CREATE", "UPDATE"],
-    id="record-recoverer",
-    persistent=True,
+    GROUP, VERSION, "executions", operations=["UPDATE"], id="record-recoverer", persistent=True
 )
 async def record_recoverer(
     patch: kopf.Patch,
@@ -175,12 +170,15 @@ async def record_recoverer(
     namespace: str | None,
     **kwargs: Any,
 ) -> None:
-    """Who set the current recover value, signed; on any other change, kept as it was
-    (and on create without a recover value, a client's own claim is removed)."""
+    """Who set the current recover value, signed; on any other change, kept as it was.
+
+    Not on create (so creating Executions never depends on the operator running): a
+    recover value present at create carries no signature, and the operator rejects it."""
     before, after = annotations_of(kwargs.get("old") or {}), annotations_of(body)
     if after.get(identity.ANNOTATION_RECOVER) != before.get(identity.ANNOTATION_RECOVER):
         recorded = {**after, identity.ANNOTATION_RECOVER_BY: _user(userinfo)}
-        fields = identity.recover_fields(namespace or "", body["metadata"]["name"], recorded)
+        meta = body["metadata"]
+        fields = identity.recover_fields(namespace or "", meta["name"], meta["uid"], recorded)
         _set(patch, identity.ANNOTATION_RECOVER_BY, _user(userinfo))
         _set(patch, identity.ANNOTATION_SIGNATURE, identity.signature(_key(memo), *fields))
         return
@@ -190,12 +188,7 @@ async def record_recoverer(
 
 
 @kopf.on.validate(
-    GROUP,
-    VERSION,
-    "executions",
-    operations=["CREATE", "UPDATE"],
-    id="recover-permission",
-    persistent=True,
+    GROUP, VERSION, "executions", operations=["UPDATE"], id="recover-permission", persistent=True
 )
 async def check_recover_permission(
     body: kopf.Body,

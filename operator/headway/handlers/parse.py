@@ -42,7 +42,7 @@ def workflow_spec(obj: Mapping[str, Any] | None) -> WorkflowSpec | str | None:
 
 def recover_annotation(obj: Mapping[str, Any], key: bytes | None) -> RecoverAnnotation:
     meta, found = obj["metadata"], annotations_of(obj)
-    fields = identity.recover_fields(meta.get("namespace", ""), meta["name"], found)
+    fields = identity.recover_fields(meta.get("namespace", ""), meta["name"], meta["uid"], found)
     by = identity.requester(key, fields, found, identity.ANNOTATION_RECOVER_BY)
     return RecoverAnnotation(found.get(identity.ANNOTATION_RECOVER), by)
 
@@ -50,7 +50,9 @@ def recover_annotation(obj: Mapping[str, Any], key: bytes | None) -> RecoverAnno
 def request(obj: Mapping[str, Any], key: bytes | None) -> Request:
     """A Request for the core; one whose spec does not parse carries the problem."""
     meta, found = obj["metadata"], annotations_of(obj)
-    fields = identity.request_fields(meta.get("namespace", ""), meta["name"], found)
+    fields = identity.request_fields(
+        meta.get("namespace", ""), meta["name"], obj.get("spec"), found
+    )
     by = identity.requester(key, fields, found, identity.ANNOTATION_REQUESTED_BY)
     phase = (obj.get("status") or {}).get("phase")
     common: JSON = {"name": meta["name"], "uid": meta["uid"], "phase": phase}
