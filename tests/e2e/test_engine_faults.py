@@ -229,15 +229,19 @@ def test_operator_killed_at_random_moments_launches_nothing_twice_and_loses_noth
     seed = int(time.time())
     rng = random.Random(seed)
     runs = {f"soak{n}": random_dag(rng, rng.randint(2, 5)) for n in range(12)}
-    for name, tasks in runs.items():
-        start(cluster, namespace, name, tasks)
+    waiting = list(runs.items())
     deadline = time.monotonic() + 60
     kills = 0
     while time.monotonic() < deadline:
+        for name, tasks in waiting[:2]:  # runs start all through the minute
+            start(cluster, namespace, name, tasks)
+        del waiting[:2]
         time.sleep(rng.uniform(0.5, 5))  # the fault schedule, not a wait for a condition
         operator.kill()
         kills += 1
         operator.start()
+    for name, tasks in waiting:
+        start(cluster, namespace, name, tasks)
     for name, tasks in runs.items():
         done = wait_phase(cluster.kube, namespace, f"{name}-1", "Succeeded", "Failed", "Blocked")
         status = done["status"]
