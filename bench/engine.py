@@ -82,7 +82,9 @@ def _ended(pod: JSON) -> bool:
     return any("terminated" in (s.get("state") or {}) for s in statuses)
 
 
-def _watch(kube: Kube, path: str, handle: Callable[[str, JSON], None], stop: threading.Event) -> None:
+def _watch(
+    kube: Kube, path: str, handle: Callable[[str, JSON], None], stop: threading.Event
+) -> None:
     version = kube.get(path)["metadata"]["resourceVersion"]
     while not stop.is_set():
         try:
@@ -115,9 +117,7 @@ def watching(kube: Kube, namespace: str) -> Iterator[Seen]:
             seen.changed.notify_all()
 
     threads = [
-        threading.Thread(
-            target=_watch, args=(kube, path_of(*p, namespace), h, stop), daemon=True
-        )
+        threading.Thread(target=_watch, args=(kube, path_of(*p, namespace), h, stop), daemon=True)
         for p, h in ((("batch/v1", "jobs"), on_job), (("v1", "pods"), on_pod))
     ]
     for thread in threads:
@@ -131,7 +131,7 @@ def watching(kube: Kube, namespace: str) -> Iterator[Seen]:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 # --- the floor: a bare controller -----------------------------------------------------------
@@ -334,9 +334,15 @@ def operator_identity(kube: Kube, layout: Layout) -> Path:
 
 def operator_requests(kube: Kube) -> tuple[float, float]:
     """(all, watches) requests the API server dispatched for the operator's FlowSchema."""
-    text = kube.api.call_api(
-        "GET", kube.host + "/metrics", {"Authorization": kube.api.configuration.api_key.get("authorization", "")} or {}
-    ) if False else _metrics(kube)
+    text = (
+        kube.api.call_api(
+            "GET",
+            kube.host + "/metrics",
+            {"Authorization": kube.api.configuration.api_key.get("authorization", "")} or {},
+        )
+        if False
+        else _metrics(kube)
+    )
     total = watches = 0.0
     for line in text.splitlines():
         if f'flow_schema="{FLOW_SCHEMA}"' not in line or line.startswith("#"):
@@ -346,11 +352,6 @@ def operator_requests(kube: Kube) -> tuple[float, float]:
         if line.startswith("apiserver_flowcontrol_watch_count_samples_count"):
             watches += float(line.rsplit(" ", 1)[1])
     return total, watches
-
-
-def _metrics(kube: Kube) -> str:
-    response = kube._send("GET", "/metrics", content_type="text/plain")
-    return str(response.read().decode())
 
 
 def rss_mb(pid: int) -> float:
@@ -450,22 +451,58 @@ def main() -> int:
         rows = [
             Row("hop p50", p50 * 1000, f50 * 1000, "ms", "<= 3x floor", p50 <= 3 * f50),
             Row("hop p90", p90 * 1000, f90 * 1000, "ms", "", None),
-            Row("chain of 20, total", chain_total, floor_total, "s", "<= 1.5x floor",
-                chain_total <= 1.5 * floor_total),
-            Row("fan-out of 300, total", fan_total, floor_fan, "s", "<= 1.3x floor",
-                fan_total <= 1.3 * floor_fan),
+            Row(
+                "chain of 20, total",
+                chain_total,
+                floor_total,
+                "s",
+                "<= 1.5x floor",
+                chain_total <= 1.5 * floor_total,
+            ),
+            Row(
+                "fan-out of 300, total",
+                fan_total,
+                floor_fan,
+                "s",
+                "<= 1.3x floor",
+                fan_total <= 1.3 * floor_fan,
+            ),
             Row("fan-out Job create rate", fan_rate, floor_rate, "Jobs/s", "", None),
-            Row("API requests per task (chain)", chain_requests / 20, 1.0, "req", "<= 4",
-                chain_requests / 20 <= 4),
-            Row("API requests per task (fan-out)", fan_requests / 300, 1.0, "req", "<= 4",
-                fan_requests / 300 <= 4),
+            Row(
+                "API requests per task (chain)",
+                chain_requests / 20,
+                1.0,
+                "req",
+                "<= 4",
+                chain_requests / 20 <= 4,
+            ),
+            Row(
+                "API requests per task (fan-out)",
+                fan_requests / 300,
+                1.0,
+                "req",
+                "<= 4",
+                fan_requests / 300 <= 4,
+            ),
             Row("operator RSS idle", idle_rss, None, "MB", "", None),
-            Row("operator RSS, 2,000 tasks tracked", tracked_rss, None, "MB", "<= 200 MB",
-                tracked_rss <= 200),
+            Row(
+                "operator RSS, 2,000 tasks tracked",
+                tracked_rss,
+                None,
+                "MB",
+                "<= 200 MB",
+                tracked_rss <= 200,
+            ),
             Row("reconcile CPU per event, 10 tasks", cpu[10] * 1000, None, "ms", "", None),
             Row("reconcile CPU per event, 100 tasks", cpu[100] * 1000, None, "ms", "", None),
-            Row("reconcile CPU per event, 1,000 tasks", cpu[1000] * 1000, cpu[100] * 1000, "ms",
-                "<= 3x at 100 tasks", cpu[1000] <= 3 * cpu[100]),
+            Row(
+                "reconcile CPU per event, 1,000 tasks",
+                cpu[1000] * 1000,
+                cpu[100] * 1000,
+                "ms",
+                "<= 3x at 100 tasks",
+                cpu[1000] <= 3 * cpu[100],
+            ),
         ]
     finally:
         operator.stop()
@@ -478,14 +515,18 @@ def report(rows: list[Row]) -> None:
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
         f"Python {platform.python_version()}"
     )
-    print(f"\nHeadway benchmarks — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}Z, {machine}")
+    print(
+        f"\nHeadway benchmarks — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}Z, {machine}"
+    )
     header = f"{'figure':40} {'Headway':>10} {'floor':>10} {'ratio':>7}  {'target':20} met"
     print(header)
     print("-" * len(header))
     for r in rows:
         floor = f"{r.floor:10.2f}" if r.floor is not None else " " * 10
         met = {True: "yes", False: "NO", None: ""}[r.met]
-        print(f"{r.figure:40} {r.headway:10.2f} {floor} {r.ratio:>7}  {r.target:20} {met}  {r.unit}")
+        print(
+            f"{r.figure:40} {r.headway:10.2f} {floor} {r.ratio:>7}  {r.target:20} {met}  {r.unit}"
+        )
     out = Layout.default().root / "bench" / "results.json"
     out.write_text(
         json.dumps(

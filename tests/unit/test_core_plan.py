@@ -401,3 +401,42 @@ def test_observe_job(job_obj: JSON, pods: list[JSON], expected: JSON) -> None:
     assert (observed.name, observed.task, observed.attempt) == ("exe-a-1", "a", 1)
     for key, value in expected.items():
         assert getattr(observed, key) == value, key
+
+
+# --- the attempt ends when its container does (not when the Job controller says so) ------
+
+
+def deleting(p: JSON) -> JSON:
+    return {**p, "metadata": {**p["metadata"], "deletionTimestamp": "2026-11-21T12:00:05Z"}}
+
+
+@pytest.mark.parametrize(
+    ("job_obj", "pods", "expected"),
+    [
+        # No Job condition yet: the container's exit decides.
+        (k8s_job(active=1), [pod("Succeeded", TERMINATED_OK)], {"outcome": "Succeeded"}),
+        (
+            k8s_job(active=1),
+            [pod("Failed", {"terminated": {"exitCode": 3, "message": "boom"}})],
+            {"outcome": "Failed", "reason": "NonZeroExit", "exit_code": 3},
+        ),
+        # A pod going away may have been killed by the Job's deadline: wait for the verdict.
+        (
+            k8s_job(active=1),
+            [deleting(pod("Failed", {"terminated": {"exitCode": 137}}))],
+            {"outcome": "Running", "stalled": None},
+        ),
+        # The Job's verdict is never contradicted.
+        (
+            k8s_job([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}], deadline=5),
+            [pod("Succeeded", TERMINATED_OK)],
+            {"outcome": "Failed", "reason": "Timeout"},
+        ),
+    ],
+)
+def test_the_container_ending_ends_the_attempt(
+    job_obj: JSON, pods: list[JSON], expected: JSON
+) -> None:
+    observed = observe(job_obj, pods)
+    for key, value in expected.items():
+        assert getattr(observed, key) == value, key

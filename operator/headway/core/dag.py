@@ -91,12 +91,13 @@ def build(tasks: Sequence[tuple[str, Sequence[str]]]) -> Dag:
     """Build the DAG from ``(name, dependencies)`` pairs, in declaration order."""
     problems: list[str] = []
     names: list[str] = []
+    known: set[str] = set()
     for name, _ in tasks:
-        if name in names:
+        if name in known:
             problems.append(f'duplicate task name "{name}"')
         else:
             names.append(name)
-    known = set(names)
+            known.add(name)
     parents: dict[str, tuple[str, ...]] = {}
     for name, dependencies in tasks:
         unknown = [d for d in dependencies if d not in known]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from headway.core.actions import Emit, JobAction
 from headway.core.facts import ObservedJob
-from headway.core.plan import Context, Launches, plan
+from headway.core.plan import Context, Launches, Prepared, plan
 from headway.core.recovery import recover_by_token
 from headway.core.render import Owner
 from headway.core.requests import (
@@ -55,6 +55,7 @@ class View:
     requests: Sequence[Request] = ()
     recover: RecoverAnnotation = field(default_factory=RecoverAnnotation)
     launches: Launches = field(default_factory=Launches)
+    prepared: Prepared | None = None  # prepare(status.workflow), if the caller kept it
 
 
 @dataclass
@@ -91,6 +92,9 @@ def decide(view: View, now: datetime.datetime) -> Decision:
             decision.status.workflow,
             decision.status.params,
             spec.auto_recovery if spec else AutoRecovery(),
+            view.prepared
+            if view.prepared and decision.status.workflow is view.status.workflow
+            else None,
         )
         planned = plan(context, decision.status, view.jobs, now, view.launches)
         decision.status, decision.jobs, decision.wake_at = (
@@ -101,7 +105,8 @@ def decide(view: View, now: datetime.datetime) -> Decision:
         decision.events += planned.events
     elif not isinstance(view.spec, str):
         decision.wake_at = now + NOT_STARTED_RECHECK  # the Workflow may appear or be fixed
-    decision.status = complete_records(decision.status, now)
-    decision.status.observed_generation = view.generation
+    decision.status = complete_records(decision.status, now).model_copy(
+        update={"observed_generation": view.generation}
+    )
     decision.requests = mirror(decision.status, requests, applied.updates)
     return decision

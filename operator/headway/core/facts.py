@@ -6,7 +6,7 @@ Pure: the shell reads the objects and hands them over as dicts.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -105,22 +105,64 @@ def latest_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any
     """Job name -> its newest pod, in one pass (never jobs x pods)."""
     newest: dict[str, Mapping[str, Any]] = {}
     for pod in pods:
-        job = job_of_pod(pod)
-        if job is None:
+        meta = pod["metadata"]
+        labels = meta.get("labels") or {}
+        job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+        if not job:
             continue
         seen = newest.get(job)
-        stamp = pod["metadata"].get("creationTimestamp") or ""
-        if seen is None or stamp >= (seen["metadata"].get("creationTimestamp") or ""):
+        if seen is None or (meta.get("creationTimestamp") or "") >= (
+            seen["metadata"].get("creationTimestamp") or ""
+        ):
             newest[job] = pod
     return newest
+
+
+class Observations(Mapping[str, ObservedJob]):
+    """Job name -> the facts about that attempt, worked out only for the Jobs a pass asks
+    about (the running ones), and remembered in ``memo`` while the Job and its pod are
+    unchanged (same resourceVersions), so a pass costs what changed."""
+
+    def __init__(
+        self,
+        jobs: Iterable[Mapping[str, Any]],
+        pods: Iterable[Mapping[str, Any]],
+        memo: dict[str, tuple[Any, Any, ObservedJob]] | None = None,
+    ) -> None:
+        self._jobs = {j["metadata"]["name"]: j for j in jobs}
+        self._pods = pods
+        self._by_job: dict[str, Mapping[str, Any]] | None = None
+        self._memo = memo if memo is not None else {}
+
+    def __getitem__(self, name: str) -> ObservedJob:
+        job = self._jobs[name]
+        if self._by_job is None:
+            self._by_job = latest_pods(self._pods)
+        pod = self._by_job.get(name)
+        # The caches hand over the same objects until they change: identity is the test.
+        seen = self._memo.get(name)
+        if seen is not None and seen[0] is job and seen[1] is pod:
+            return seen[2]
+        found = observe_job(job, pod)
+        self._memo[name] = (job, pod, found)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._jobs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._jobs)
+
+    def __len__(self) -> int:
+        return len(self._jobs)
 
 
 def observe_jobs(
     jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
 ) -> dict[str, ObservedJob]:
-    """Job name -> the facts about that task attempt."""
-    by_job = latest_pods(pods)
-    return {j["metadata"]["name"]: observe_job(j, by_job.get(j["metadata"]["name"])) for j in jobs}
+    """Job name -> the facts about that task attempt, for every Job."""
+    observations = Observations(jobs, pods)
+    return {name: observations[name] for name in observations}
 
 
 def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> ObservedJob:
@@ -141,23 +183,48 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observ
         "idempotency_key": (meta.get("annotations") or {}).get(ANNOTATION_KEY),
     }
     complete, failed = _condition(job, "Complete"), _condition(job, "Failed")
-    timed_out = bool(failed and failed.get("reason") == "DeadlineExceeded")
-    stall = None if complete or timed_out else _stall(pod, terminated, failed is not None)
-    if complete and not terminated:
-        # The Job says it succeeded but its pod (and so its outputs) is gone: never a
-        # success with {}; the attempt must run again.
-        stall = "the attempt's pod vanished before its outputs were recorded"
-    if stall:
-        return ObservedJob(outcome="Running", stalled=stall, **base)
+    # The Job's verdict, once it has one, is never contradicted.
     if complete:
+        if not terminated:
+            # It succeeded but its pod (and so its outputs) is gone: never a success
+            # with {}; the attempt must run again.
+            lost = "the attempt's pod vanished before its outputs were recorded"
+            return ObservedJob(outcome="Running", stalled=lost, **base)
         base["finished_at"] = base["finished_at"] or parse_time(complete.get("lastTransitionTime"))
         return ObservedJob(outcome="Succeeded", **base)
-    if failed:
+    if failed and failed.get("reason") == "DeadlineExceeded":
         base["finished_at"] = base["finished_at"] or parse_time(failed.get("lastTransitionTime"))
         reason, message = _failure(failed, terminated, job)
         return ObservedJob(outcome="Failed", reason=reason, message=message, **base)
+    # Before the verdict: the main container's end is the attempt's end (no waiting for
+    # the Job controller), unless the pod is going away, when only the Job can say why.
+    ended = terminated.get("exitCode") is not None
+    if ended and terminated["exitCode"] == 0 and not failed:
+        return ObservedJob(outcome="Succeeded", **base)
+    stall = _stall(pod, terminated, failed is not None)
+    if stall:
+        return ObservedJob(outcome="Running", stalled=stall, **base)
+    if failed or (ended and pod is not None and not _going(pod)):
+        verdict = failed or {}
+        if failed:
+            base["finished_at"] = base["finished_at"] or parse_time(
+                failed.get("lastTransitionTime")
+            )
+        reason, message = _failure(verdict, terminated, job)
+        return ObservedJob(outcome="Failed", reason=reason, message=message, **base)
     since, why = _pending(job, pod)
     return ObservedJob(outcome="Running", pending_since=since, pending_reason=why, **base)
+
+
+def _going(pod: Mapping[str, Any]) -> bool:
+    """Being deleted, disrupted or evicted: its exit code may be the Job controller's
+    doing (a deadline), so the Job's verdict decides."""
+    status = pod.get("status") or {}
+    disrupted = any(
+        c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return bool(pod["metadata"].get("deletionTimestamp") or disrupted or status.get("reason"))
 
 
 def _stall(pod: Mapping[str, Any] | None, terminated: JSON, failed: bool) -> str | None:

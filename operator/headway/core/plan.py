@@ -39,6 +39,21 @@ DEFER_SECONDS = 5.0  # a Job create that met a transient API error is tried agai
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """A workflow made ready to schedule: defaults merged into tasks, the graph built.
+    Fixed for an Execution once started (its workflow is a snapshot), so callers may keep
+    it from one pass to the next."""
+
+    tasks: Mapping[str, Task]
+    dag: dags.Dag
+
+
+def prepare(workflow: WorkflowSpec) -> Prepared:
+    tasks = effective_tasks(workflow)
+    return Prepared(tasks, dags.build([(t.name, t.dependencies) for t in tasks.values()]))
+
+
+@dataclass(frozen=True)
 class Context:
     """The fixed facts of one Execution run."""
 
@@ -46,6 +61,7 @@ class Context:
     workflow: WorkflowSpec
     params: Mapping[str, str]
     auto_recovery: AutoRecovery = field(default_factory=AutoRecovery)
+    prepared: Prepared | None = None  # prepare(workflow), if the caller kept it
 
 
 @dataclass(frozen=True)
@@ -104,18 +120,34 @@ class _Planner:
         launches: Launches,
     ) -> None:
         self.context = context
-        self.status = status.model_copy(deep=True)
+        # Copy on write: the new status shares every task's status with the old one until
+        # a transition changes it (see ``state``), so a pass costs what changed.
+        self.status = status.model_copy()
+        self.status.tasks = dict(status.tasks)
+        self.status.history = list(status.history)
+        self.copied: set[str] = set()
         self.observed = observed
         self.now = now
         self.launches = launches
-        self.tasks = effective_tasks(context.workflow)
-        self.dag = dags.build([(t.name, t.dependencies) for t in self.tasks.values()])
+        prepared = context.prepared or prepare(context.workflow)
+        self.tasks, self.dag = prepared.tasks, prepared.dag
         self.jobs: list[JobAction] = []
         self.events: list[Emit] = []
         self.wake: list[datetime.datetime] = []
         self.waiting: set[str] = set()  # tasks whose Job create was deferred this pass
+        self.stopped = any(s.phase in ("Failed", "Blocked") for s in status.tasks.values())
+        self.outputs_total = status.outputs_total()  # carried from the pass before
         for name in self.tasks:
-            self.status.tasks.setdefault(name, TaskStatus())
+            if name not in self.status.tasks:
+                self.status.tasks[name] = TaskStatus()
+                self.copied.add(name)
+
+    def state(self, name: str) -> TaskStatus:
+        """The task's status, to change: copied on the first change in this pass."""
+        if name not in self.copied:
+            self.status.tasks[name] = self.status.tasks[name].model_copy()
+            self.copied.add(name)
+        return self.status.tasks[name]
 
     # --- bookkeeping --------------------------------------------------------------------
 
@@ -140,7 +172,7 @@ class _Planner:
     # --- transitions --------------------------------------------------------------------
 
     def launch(self, name: str) -> None:
-        state, task = self.status.tasks[name], self.tasks[name]
+        state, task = self.state(name), self.tasks[name]
         attempt = state.attempts + 1
         inputs = self.outputs_of(self.dag.parents[name])
         referenced = self.outputs_of(referenced_tasks(task))
@@ -182,7 +214,7 @@ class _Planner:
         self.emit("Normal", "TaskStarted", f"task {name} attempt {attempt} started as Job {job}")
 
     def succeed(self, name: str, job: ObservedJob, outputs: JSON) -> None:
-        state = self.status.tasks[name]
+        state = self.state(name)
         state.phase, state.outputs, state.outputs_source = "Succeeded", outputs, "Job"
         state.exit_code, state.reason, state.message = job.exit_code, None, None
         state.finished_at = job.finished_at or self.now
@@ -200,7 +232,7 @@ class _Planner:
         retry: bool = True,
     ) -> None:
         """A task failure (not a stall): spends one of ``retry.limit``'s retries."""
-        state, policy = self.status.tasks[name], self.tasks[name].retry or RetryPolicy()
+        state, policy = self.state(name), self.tasks[name].retry or RetryPolicy()
         state.exit_code, state.reason, state.message = exit_code, reason, clip(message)
         state.finished_at = finished or self.now
         state.failures += 1
@@ -218,13 +250,14 @@ class _Planner:
             )
         else:
             state.phase, state.next_attempt_at = "Failed", None
+            self.stopped = True
             self.record("Failed", name, state.attempts, clip(f"{reason}: {message}"))
             self.emit("Warning", "TaskFailed", f"task {name} failed: {reason}: {message}")
 
     def stall(self, name: str, why: str) -> None:
         """The engine lost the attempt: try again at once, up to ``maxAttempts`` times, then
         Blocked. A stall is not the task's fault: it spends no retry."""
-        state = self.status.tasks[name]
+        state = self.state(name)
         if state.job and state.job in self.observed:
             self.jobs.append(DeleteJob(state.job))
         if state.auto_recoveries < self.context.auto_recovery.max_attempts:
@@ -238,6 +271,7 @@ class _Planner:
             self.launch(name)
         else:
             state.phase, state.reason, state.finished_at = "Blocked", "Stalled", self.now
+            self.stopped = True
             state.message = clip(
                 f"{why}; gave up after {state.auto_recoveries} automatic recoveries"
             )
@@ -248,7 +282,7 @@ class _Planner:
 
     def observe(self, name: str) -> None:
         """Move a Running task on from what its Job shows."""
-        state = self.status.tasks[name]
+        state = self.status.tasks[name]  # read only: transitions take their own copy
         job = self.observed.get(state.job or "")
         if job is None:
             if state.job in self.launches.created:
@@ -291,9 +325,7 @@ class _Planner:
             return
         budget = self.status.outputs_limit
         if budget is not None:
-            others = sum(
-                outputs_bytes(s.outputs) for n, s in self.status.tasks.items() if n != name
-            )
+            others = self.outputs_total - self.status.tasks[name].outputs_bytes()
             size = outputs_bytes(parsed)
             if others + size > budget:
                 message = (
@@ -302,17 +334,19 @@ class _Planner:
                 )
                 self.fail(name, "OutputsBudgetExceeded", message, job.exit_code, job.finished_at)
                 return
+            self.outputs_total = others + size
         self.succeed(name, job, parsed)
 
     def halted(self) -> bool:
-        failed = any(s.phase in ("Failed", "Blocked") for s in self.status.tasks.values())
-        return self.context.workflow.failure_policy == "FailFast" and failed
+        """FailFast and something failed or is blocked: start nothing new."""
+        return self.context.workflow.failure_policy == "FailFast" and self.stopped
 
     def run(self) -> Plan:
+        tasks = self.status.tasks
         for name in self.dag.order:
-            state = self.status.tasks[name]
-            if state.phase == "Running":
+            if tasks[name].phase == "Running":
                 self.observe(name)
+            state = tasks[name]  # as the observation left it
             if state.phase == "Retrying" and state.next_attempt_at is not None:
                 if state.next_attempt_at <= self.now:
                     self.launch(name)
@@ -325,6 +359,7 @@ class _Planner:
                 if ready:
                     self.launch(name)
         self.roll_up()
+        self.status.carry_outputs_total(self.outputs_total)
         return Plan(self.status, self.jobs, self.events, min(self.wake) if self.wake else None)
 
     def roll_up(self) -> None:

@@ -107,7 +107,7 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
         if size > MAX_OUTPUT_BYTES:
             return f"outputs are {size} bytes, more than {MAX_OUTPUT_BYTES}"
         limit = status.outputs_limit
-        others = sum(outputs_bytes(s.outputs) for n, s in status.tasks.items() if n != order.task)
+        others = sum(s.outputs_bytes() for n, s in status.tasks.items() if n != order.task)
         if limit is not None and others + outputs_bytes(order.outputs) > limit:
             return f"outputs would bring the execution's outputs past {limit} bytes in all"
     return None

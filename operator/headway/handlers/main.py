@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,33 +21,63 @@ from typing import Any
 
 import kopf
 
+from headway.core.actions import Emit
 from headway.core.render import LABEL_EXECUTION_UID
 from headway.handlers import admission
+from headway.handlers.cache import Cache
+from headway.handlers.memory import Memory
 from headway.handlers.queue import WorkQueue
-from headway.handlers.reconcile import reconcile_execution, reconcile_workflow, route_request
+from headway.handlers.reconcile import (
+    post_events,
+    reconcile_execution,
+    reconcile_workflow,
+    reject_orphan_request,
+    request_target,
+    utcnow,
+)
 from headway.models.base import GROUP, VERSION
 from headway.shell.kube import Kube
 from headway.shell.webhook_files import read_audit_key
 
 Key = tuple[str, str]  # namespace, name
+JSON = dict[str, Any]
 log = logging.getLogger("headway.operator")
 
 
 @dataclass
 class Operator:
-    """State shared by the handlers: the client, the queue, which uid is which key, the
-    key that proves recorded identities."""
+    """State shared by the handlers: the client, the queue, the caches, the key that
+    proves recorded identities, and the Events waiting to be posted."""
 
     kube: Kube
     audit_key: bytes | None = None
+    cache: Cache = field(default_factory=Cache)
     keys: dict[str, Key] = field(default_factory=dict)  # Execution uid -> key
+    memory: Memory = field(default_factory=Memory)
     queue: WorkQueue[Key] = field(init=False)
+    events: asyncio.Queue[tuple[JSON, list[Emit]]] = field(default_factory=asyncio.Queue)
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue(self.process)
 
-    async def process(self, key: Key) -> Any:
-        return await asyncio.to_thread(reconcile_execution, self.kube, *key, self.audit_key)
+    async def process(self, key: Key) -> datetime.datetime | None:
+        """Snapshot the caches here, on the loop; decide and write in a worker thread;
+        remember what was written; post the Events later."""
+        snapshot = self.cache.snapshot(key)
+        if snapshot is None:
+            return None
+        outcome = await asyncio.to_thread(reconcile_execution, self.kube, snapshot, self.audit_key)
+        self.cache.wrote(key, outcome.written, outcome.created)
+        if outcome.events:
+            self.events.put_nowait((outcome.written or snapshot.execution, outcome.events))
+        return outcome.wake
+
+    async def post_events(self) -> None:
+        """Events go out here, after the status write and off the hot path: the next Job
+        never waits for them."""
+        while True:
+            owner, events = await self.events.get()
+            await asyncio.to_thread(post_events, self.kube, owner, events)
 
 
 def of(memo: Any) -> Operator:
@@ -59,6 +90,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.posting.level = logging.WARNING  # our own Events say what happened
     settings.watching.server_timeout = 300
+    # Only Headway's Jobs and pods are listed and watched, filtered by the API server.
+    for resource in (("batch", "v1", "jobs"), ("", "v1", "pods")):
+        settings.watching.label_selectors[resource] = LABEL_EXECUTION_UID
 
 
 @kopf.on.login()
@@ -80,20 +114,76 @@ async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     )
 
 
+# --- the caches: kopf holds every other handler back until these hold the initial state ------
+
+
+@kopf.index(GROUP, VERSION, "executions")
+async def executions(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
+    return {(namespace or "", name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "executions")
+async def waiting(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
+    """Executions not started yet, by the Workflow they wait for."""
+    if (body.get("status") or {}).get("workflow"):
+        return {}
+    ref = ((body.get("spec") or {}).get("workflowRef") or {}).get("name")
+    return {(namespace or "", ref): (namespace or "", name)} if ref else {}
+
+
+@kopf.index("batch", "v1", "jobs", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
+async def jobs(body: kopf.Body, labels: Mapping[str, str], **_: Any) -> JSON:
+    return {labels[LABEL_EXECUTION_UID]: dict(body)}
+
+
+@kopf.index("", "v1", "pods", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
+async def pods(body: kopf.Body, labels: Mapping[str, str], **_: Any) -> JSON:
+    return {labels[LABEL_EXECUTION_UID]: dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "recoveryrequests")
+async def requests(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    target = request_target(body)
+    return {target: dict(body)} if target else {}
+
+
+def _operator(memo: Any, indexes: Mapping[str, Any]) -> Operator:
+    """The operator, with kopf's indexes bound to its cache (the same objects throughout)."""
+    operator = of(memo)
+    if operator.cache.executions is None:
+        operator.cache.bind(**{k: indexes[k] for k in INDEXES})
+    return operator
+
+
+INDEXES = ("executions", "waiting", "jobs", "pods", "requests")
+
+
+# --- events -> the work queue ---------------------------------------------------------------
+
+
 @kopf.on.event(GROUP, VERSION, "executions")
 async def on_execution(
-    type: str, name: str, namespace: str | None, uid: str, memo: kopf.Memo, **_: Any
+    type: str,
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
-    operator, key = of(memo), (namespace or "", name)
+    operator, key = _operator(memo, kwargs), (namespace or "", name)
     if type == "DELETED":
         operator.keys.pop(uid, None)
+        operator.memory.forget(uid)
+        operator.cache.forget(key, uid)
         operator.queue.forget(key)
         return
     operator.keys[uid] = key
+    operator.cache.seen(key, body)
     operator.queue.add(key)
 
 
-def _poke_owner(operator: Operator, labels: Mapping[str, str], namespace: str | None) -> None:
+def _owner_key(operator: Operator, labels: Mapping[str, str], namespace: str | None) -> None:
     key = operator.keys.get(labels.get(LABEL_EXECUTION_UID, ""))
     if key is not None and key[0] == namespace:
         operator.queue.add(key)
@@ -101,42 +191,53 @@ def _poke_owner(operator: Operator, labels: Mapping[str, str], namespace: str | 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
 async def on_job(
-    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **_: Any
+    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    _poke_owner(of(memo), labels, namespace)
+    _owner_key(_operator(memo, kwargs), labels, namespace)
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
 async def on_pod(
-    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **_: Any
+    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    _poke_owner(of(memo), labels, namespace)
+    _owner_key(_operator(memo, kwargs), labels, namespace)
 
 
 @kopf.on.event(GROUP, VERSION, "workflows")
 async def on_workflow(
-    type: str, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
+    type: str,
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
-    operator = of(memo)
+    operator = _operator(memo, kwargs)
     if type != "DELETED":
         await asyncio.to_thread(reconcile_workflow, operator.kube, dict(body))
-    for key in list(operator.keys.values()):  # executions waiting for this Workflow
-        if key[0] == namespace:
-            operator.queue.add(key)
-
-
-@kopf.on.event(GROUP, VERSION, "recoveryrequests")
-async def on_recovery_request(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    if type == "DELETED":
-        return
-    operator = of(memo)
-    key = await asyncio.to_thread(route_request, operator.kube, dict(body))
-    if key is not None:
+    for key in operator.cache.waiting_for(namespace or "", name):  # only those waiting for it
         operator.queue.add(key)
 
 
+@kopf.on.event(GROUP, VERSION, "recoveryrequests")
+async def on_recovery_request(type: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    if type == "DELETED":
+        return
+    operator = _operator(memo, kwargs)
+    key = request_target(body)
+    if key is None:
+        return
+    if operator.cache.execution(key) is None:
+        await asyncio.to_thread(reject_orphan_request, operator.kube, dict(body), utcnow())
+        return
+    operator.queue.add(key)
+
+
 async def _main(operator: Operator, namespaces: list[str]) -> None:
-    queue = asyncio.create_task(operator.queue.run())
+    workers = [
+        asyncio.create_task(operator.queue.run()),
+        asyncio.create_task(operator.post_events()),
+    ]
     try:
         await kopf.operator(
             clusterwide=not namespaces,
@@ -145,9 +246,10 @@ async def _main(operator: Operator, namespaces: list[str]) -> None:
             memo=kopf.Memo(operator=operator),
         )
     finally:
-        queue.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await queue
+        for worker in workers:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
 
 
 def run(

@@ -6,19 +6,21 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from headway.core.actions import CreateJob, DeleteJob
+from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.decide import Decision, View, decide
-from headway.core.facts import observe_jobs
+from headway.core.facts import Observations
 from headway.core.plan import Launches
 from headway.core.requests import RequestUpdate
 from headway.core.spec import workflow_problems
 from headway.core.start import set_condition
 from headway.handlers import parse
+from headway.handlers.cache import Snapshot
+from headway.handlers.memory import Kept, Memory, wire_status
 from headway.models.base import Condition, rfc3339
-from headway.models.execution import ExecutionStatus
 from headway.models.workflow import WorkflowStatus
 from headway.shell import store
 from headway.shell.kube import Kube
@@ -34,34 +36,59 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+@dataclass
+class Outcome:
+    """What one reconcile did, for the loop: when to look again, what it wrote (kept until
+    the watches show it), and the Events to post off the hot path."""
+
+    wake: datetime.datetime | None = None
+    written: JSON | None = None
+    created: list[JSON] = field(default_factory=list)
+    events: list[Emit] = field(default_factory=list)
+
+
 def reconcile_execution(
-    kube: Kube, namespace: str, name: str, audit_key: bytes | None, clock: Clock = utcnow
-) -> datetime.datetime | None:
-    """Bring one Execution a step forward; return when to look again (None: on events only)."""
+    kube: Kube,
+    snapshot: Snapshot,
+    audit_key: bytes | None,
+    memory: Memory | None = None,
+    clock: Clock = utcnow,
+) -> Outcome:
+    """Bring one Execution a step forward from what the caches show. A conflicting write
+    means the cache was behind: read the Execution itself and decide again."""
+    created: list[JSON] = []
     for _ in range(CONFLICT_RETRIES):
+        meta = snapshot.execution["metadata"]
+        if meta.get("deletionTimestamp"):
+            return Outcome()
         try:
-            return _reconcile_once(kube, namespace, name, audit_key, clock)
+            outcome = _reconcile_once(kube, snapshot, audit_key, memory or Memory(), clock, created)
+            outcome.created = created
+            return outcome
         except store.Conflict:
-            log.debug("execution %s/%s changed while reconciling; again", namespace, name)
-    raise store.Conflict(f"execution {namespace}/{name}: too many conflicting updates")
+            log.debug("execution %s/%s changed meanwhile; again", *_key(meta))
+            fresh = store.get_execution(kube, meta["namespace"], meta["name"])
+            if fresh is None:
+                return Outcome(created=created)
+            jobs = {j["metadata"]["name"]: j for j in [*snapshot.jobs, *created]}
+            snapshot = dataclasses.replace(snapshot, execution=fresh, jobs=list(jobs.values()))
+    raise store.Conflict(f"execution {_key(meta)}: too many conflicting updates")
 
 
 def load_view(
-    kube: Kube, obj: JSON, audit_key: bytes | None
-) -> tuple[View, ExecutionStatus, list[JSON]]:
-    """What the cluster shows of one Execution, parsed; also its old status and the raw
-    requests (their statuses are replaced against what was read)."""
+    kube: Kube | None, snapshot: Snapshot, audit_key: bytes | None, memory: Memory
+) -> tuple[View, Kept]:
+    """What the caches show of one Execution, parsed (the status once per version); also
+    the status as read. ``kube`` is only asked for the named Workflow, until started."""
+    obj = snapshot.execution
     meta, namespace = obj["metadata"], obj["metadata"]["namespace"]
-    status = ExecutionStatus.model_validate(obj.get("status") or {})
-    spec = parse.execution_spec(obj)
+    kept = memory.status(obj)
+    status = kept.status
+    spec = memory.spec(kept, obj)
     workflow = None
-    if status.workflow is None and not isinstance(spec, str) and spec.workflow_ref:
+    if status.workflow is None and not isinstance(spec, str) and spec.workflow_ref and kube:
         workflow = parse.workflow_spec(store.get_workflow(kube, namespace, spec.workflow_ref.name))
-    jobs = {}
-    if status.workflow is not None:
-        found_jobs, pods = store.list_attempts(kube, namespace, meta["uid"])
-        jobs = observe_jobs(found_jobs, pods)
-    raw_requests = store.list_requests(kube, namespace, meta["name"])
+    requests = sorted(snapshot.requests, key=store.submitted_order)
     view = View(
         name=meta["name"],
         namespace=namespace,
@@ -70,11 +97,12 @@ def load_view(
         status=status,
         generation=meta.get("generation"),
         workflow=workflow,
-        jobs=jobs,
-        requests=[parse.request(r, audit_key) for r in raw_requests],
+        jobs=Observations(snapshot.jobs, snapshot.pods, kept.facts) if status.workflow else {},
+        requests=[parse.request(r, audit_key) for r in requests],
         recover=parse.recover_annotation(obj, audit_key),
+        prepared=memory.prepared(kept),
     )
-    return view, status, raw_requests
+    return view, kept
 
 
 def _merge(old: Launches, new: Launches) -> Launches:
@@ -83,19 +111,21 @@ def _merge(old: Launches, new: Launches) -> Launches:
     )
 
 
-def carry_out_jobs(kube: Kube, view: View, now: datetime.datetime) -> Decision:
-    """Decide, delete and create Jobs; when the API server refuses or defers a create,
-    decide again knowing it, so the status written says what really happened."""
+def carry_out_jobs(kube: Kube, view: View, now: datetime.datetime, created: list[JSON]) -> Decision:
+    """Decide, delete and create Jobs (``created`` collects the Jobs made); when the API
+    server refuses or defers a create, decide again knowing it, so the status written
+    says what really happened."""
     decision = decide(view, now)
     store.delete_jobs(kube, view.namespace, [j for j in decision.jobs if isinstance(j, DeleteJob)])
-    launches = Launches()
+    launches = Launches(created=frozenset(j["metadata"]["name"] for j in created))
     for _ in range(LAUNCH_ROUNDS):
         creates = [j for j in decision.jobs if isinstance(j, CreateJob)]
         tried = launches.created | set(launches.refused) | set(launches.deferred)
         fresh = [c for c in creates if c.name not in tried]
         if not fresh:
             break
-        result = store.create_jobs(kube, view.namespace, view.uid, fresh)
+        result, bodies = store.create_jobs(kube, view.namespace, view.uid, fresh)
+        created += bodies
         launches = _merge(launches, result)
         if not result.refused and not result.deferred:
             break
@@ -104,19 +134,22 @@ def carry_out_jobs(kube: Kube, view: View, now: datetime.datetime) -> Decision:
 
 
 def _reconcile_once(
-    kube: Kube, namespace: str, name: str, audit_key: bytes | None, clock: Clock
-) -> datetime.datetime | None:
-    obj = store.get_execution(kube, namespace, name)
-    if obj is None or obj["metadata"].get("deletionTimestamp"):
-        return None
-    view, old, raw_requests = load_view(kube, obj, audit_key)
+    kube: Kube,
+    snapshot: Snapshot,
+    audit_key: bytes | None,
+    memory: Memory,
+    clock: Clock,
+    created: list[JSON],
+) -> Outcome:
+    view, kept = load_view(kube, snapshot, audit_key, memory)
     now = clock()
-    decision = carry_out_jobs(kube, view, now)
-    if decision.status.wire() != old.wire():
-        store.replace_status(kube, obj, decision.status.wire())
-    write_requests(kube, raw_requests, decision.requests)
-    store.emit(kube, obj, decision.events, now)
-    return decision.wake_at
+    decision = carry_out_jobs(kube, view, now, created)
+    status = wire_status(decision.status, kept.status, kept.raw)
+    written = store.write_status(kube, snapshot.execution, kept.raw, status)
+    if written is not None:
+        memory.wrote(view.uid, written["metadata"]["resourceVersion"], decision.status, status)
+    write_requests(kube, snapshot.requests, decision.requests)
+    return Outcome(decision.wake_at, written, events=decision.events)
 
 
 def request_status(update: RequestUpdate) -> JSON:
@@ -146,6 +179,11 @@ def write_requests(kube: Kube, raw: list[JSON], updates: dict[str, RequestUpdate
             log.debug("request %s changed meanwhile; next pass", name)
 
 
+def post_events(kube: Kube, owner: JSON, events: list[Emit]) -> None:
+    """Post Events on ``owner``; losing one is logged, never fatal (history has it all)."""
+    store.emit(kube, owner, events, utcnow())
+
+
 def reject_orphan_request(kube: Kube, obj: JSON, now: datetime.datetime) -> None:
     """A request naming no existing Execution: Rejected, saying so."""
     meta = obj["metadata"]
@@ -159,16 +197,12 @@ def reject_orphan_request(kube: Kube, obj: JSON, now: datetime.datetime) -> None
     write_requests(kube, [obj], {meta["name"]: update})
 
 
-def route_request(kube: Kube, obj: JSON) -> tuple[str, str] | None:
-    """The Execution a request waits on, or None (finished, or Rejected here as orphaned)."""
-    meta, status = obj["metadata"], obj.get("status") or {}
-    if status.get("phase") in ("Succeeded", "Failed", "Rejected"):
+def request_target(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The key of the Execution a request names, while the request is not finished."""
+    if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Rejected"):
         return None
     name = ((obj.get("spec") or {}).get("executionRef") or {}).get("name", "")
-    if store.get_execution(kube, meta["namespace"], name) is not None:
-        return meta["namespace"], name
-    reject_orphan_request(kube, obj, utcnow())
-    return None
+    return str(obj["metadata"]["namespace"]), str(name)
 
 
 def _key(meta: JSON) -> tuple[str, str]:

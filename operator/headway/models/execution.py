@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from headway.models.base import Condition, Spec, Status, Time
 from headway.models.recovery import RecoveryMode
@@ -42,6 +43,19 @@ class ExecutionSpec(Spec):
 
 
 class TaskStatus(Status):
+    # (the outputs object, its size in bytes): measured once per outputs object, so the
+    # outputs budget never re-encodes what did not change.
+    _sized: tuple[Any, int] | None = PrivateAttr(None)
+
+    def outputs_bytes(self) -> int:
+        """The size of ``outputs`` as JSON (0 when there are none)."""
+        if not self.outputs:
+            return 0
+        if self._sized is None or self._sized[0] is not self.outputs:
+            size = len(json.dumps(self.outputs, separators=(",", ":")).encode())
+            self._sized = (self.outputs, size)
+        return self._sized[1]
+
     phase: TaskPhase = "Pending"
     attempts: int = 0
     job: str | None = None
@@ -102,6 +116,19 @@ class RecoveryState(Status):
 
 
 class ExecutionStatus(Status):
+    # (the tasks mapping, the size of all their outputs): carried from one pass to the next
+    # so the outputs budget is not summed anew over every task on every completion.
+    _outputs_total: tuple[Any, int] | None = PrivateAttr(None)
+
+    def outputs_total(self) -> int:
+        if self._outputs_total is None or self._outputs_total[0] is not self.tasks:
+            self._outputs_total = (self.tasks, sum(t.outputs_bytes() for t in self.tasks.values()))
+        return self._outputs_total[1]
+
+    def carry_outputs_total(self, total: int) -> None:
+        """Record the total for the (new) tasks mapping a pass has built."""
+        self._outputs_total = (self.tasks, total)
+
     phase: ExecutionPhase | None = None
     progress: str | None = None
     started_at: Time | None = None

@@ -9,7 +9,7 @@ from typing import Any
 from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.identity import ANNOTATION_SUBMITTED
 from headway.core.plan import Launches
-from headway.core.render import ANNOTATION_KEY, LABEL_ATTEMPT, LABEL_EXECUTION_UID, LABEL_TASK
+from headway.core.render import ANNOTATION_KEY, LABEL_ATTEMPT, LABEL_TASK
 from headway.models.base import API_VERSION, rfc3339
 from headway.shell.kube import Kube, KubeError, path_of
 
@@ -33,20 +33,6 @@ def get_workflow(kube: Kube, namespace: str, name: str) -> JSON | None:
     return kube.find(path_of(API_VERSION, "workflows", namespace, name))
 
 
-def list_attempts(kube: Kube, namespace: str, uid: str) -> tuple[list[JSON], list[JSON]]:
-    """The Execution's Jobs and their pods, read fresh from the API server (not a cache),
-    so a Job created before a crash is always seen."""
-    selector = f"{LABEL_EXECUTION_UID}={uid}"
-    jobs = kube.get(path_of("batch/v1", "jobs", namespace), labelSelector=selector)["items"]
-    pods = kube.get(path_of("v1", "pods", namespace), labelSelector=selector)["items"]
-    owned = [
-        j
-        for j in jobs
-        if any(r.get("uid") == uid for r in j["metadata"].get("ownerReferences") or [])
-    ]
-    return owned, pods
-
-
 def replace_status(kube: Kube, obj: JSON, status: JSON) -> JSON:
     """Write ``status`` whole, only if ``obj`` is still at the resourceVersion read.
 
@@ -66,6 +52,46 @@ def replace_status(kube: Kube, obj: JSON, status: JSON) -> JSON:
     path = path_of(str(obj.get("apiVersion")), _plural(obj), meta.get("namespace"), meta["name"])
     try:
         return kube.replace(path + "/status", body)
+    except KubeError as error:
+        if error.status == 409:
+            raise Conflict(str(error)) from error
+        raise
+
+
+def merge_diff(old: JSON, new: JSON) -> JSON:
+    """The JSON merge patch that turns ``old`` into exactly ``new``: changed values, and an
+    explicit null for every key ``new`` no longer has (a merge patch keeps absent keys).
+    Values shared by both (the same object) are skipped without a look inside."""
+    patch: JSON = {key: None for key in old.keys() - new.keys()}
+    for key, value in new.items():
+        before = old.get(key, _MISSING)
+        if before is value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            inner = merge_diff(before, value)
+            if inner:
+                patch[key] = inner
+        elif before != value:
+            patch[key] = value
+    return patch
+
+
+_MISSING = object()
+
+
+def write_status(kube: Kube, obj: JSON, old: JSON, new: JSON) -> JSON | None:
+    """Make the status exactly ``new``, only if ``obj`` is still at the resourceVersion
+    read (``old`` is its status as read): the difference is sent as a merge patch with
+    explicit nulls and that resourceVersion as a precondition, so a write costs what
+    changed while the result is the whole status computed. None when nothing changed."""
+    patch = merge_diff(old, new)
+    if not patch:
+        return None
+    meta = obj["metadata"]
+    path = path_of(str(obj.get("apiVersion")), _plural(obj), meta.get("namespace"), meta["name"])
+    body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": patch}
+    try:
+        return kube.patch(path + "/status", body)
     except KubeError as error:
         if error.status == 409:
             raise Conflict(str(error)) from error
@@ -101,18 +127,22 @@ def _ours(job: JSON, action: CreateJob, owner_uid: str) -> bool:
     )
 
 
-def create_jobs(kube: Kube, namespace: str, owner_uid: str, creates: list[CreateJob]) -> Launches:
-    """Create the Jobs; report each as created (or adopted), refused, or deferred.
+def create_jobs(
+    kube: Kube, namespace: str, owner_uid: str, creates: list[CreateJob]
+) -> tuple[Launches, list[JSON]]:
+    """Create the Jobs; report each as created (or adopted), refused, or deferred, and
+    return the Jobs as the API server holds them.
 
     A 409 means a Job of that name exists: adopted only when it is exactly this
     attempt (owner, task, attempt, idempotency key), else refused with a message."""
+    bodies: list[JSON] = []
     created: set[str] = set()
     refused: dict[str, str] = {}
     deferred: dict[str, str] = {}
     collection = path_of("batch/v1", "jobs", namespace)
     for action in creates:
         try:
-            kube.create(collection, action.manifest)
+            bodies.append(kube.create(collection, action.manifest))
             created.add(action.name)
         except KubeError as error:
             if error.status == 409:
@@ -120,6 +150,7 @@ def create_jobs(kube: Kube, namespace: str, owner_uid: str, creates: list[Create
                 if existing is not None and _ours(existing, action, owner_uid):
                     log.info("job %s exists already: adopted", action.name)
                     created.add(action.name)
+                    bodies.append(existing)
                 elif existing is None:
                     deferred[action.name] = "a Job of that name is being deleted"
                 else:
@@ -131,7 +162,7 @@ def create_jobs(kube: Kube, namespace: str, owner_uid: str, creates: list[Create
                 deferred[action.name] = error.message
             else:
                 refused[action.name] = error.message
-    return Launches(refused, deferred, frozenset(created))
+    return Launches(refused, deferred, frozenset(created)), bodies
 
 
 def delete_jobs(kube: Kube, namespace: str, deletes: list[DeleteJob]) -> None:
@@ -168,15 +199,6 @@ def emit(kube: Kube, owner: JSON, events: list[Emit], now: datetime.datetime) ->
             kube.create(path_of("v1", "events", meta["namespace"]), body)
         except KubeError as error:
             log.warning("could not post event %s on %s: %s", event.reason, meta["name"], error)
-
-
-def list_requests(kube: Kube, namespace: str, execution: str) -> list[JSON]:
-    """RecoveryRequests naming ``execution``, in creation order."""
-    items = kube.get(path_of(API_VERSION, "recoveryrequests", namespace))["items"]
-    mine = [
-        r for r in items if (r.get("spec") or {}).get("executionRef", {}).get("name") == execution
-    ]
-    return sorted(mine, key=submitted_order)
 
 
 def submitted_order(request: JSON) -> tuple[str, str]:

@@ -1,0 +1,99 @@
+"""What a reconcile keeps about an Execution from one pass to the next, so a pass costs
+what changed, not the Execution's size: the status as parsed (reused while the object's
+resourceVersion is the one last written or read), the workflow made ready to schedule
+(fixed once started), and the facts of its Jobs. Used from worker threads: one Execution
+is never reconciled by two at once, and each keeps to its own entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from headway.core.facts import ObservedJob
+from headway.core.plan import Prepared, prepare
+from headway.handlers.parse import execution_spec
+from headway.models.execution import ExecutionSpec, ExecutionStatus
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class Kept:
+    resource_version: str
+    status: ExecutionStatus
+    raw: JSON  # the status exactly as the API server holds it
+    prepared: Prepared | None = None
+    facts: dict[str, tuple[Any, Any, ObservedJob]] = field(default_factory=dict)
+    spec: tuple[int | None, ExecutionSpec | str] | None = None  # (generation, parsed)
+
+
+@dataclass
+class Memory:
+    kept: dict[str, Kept] = field(default_factory=dict)  # Execution uid -> what is kept
+
+    def status(self, obj: JSON) -> Kept:
+        """The Execution's status, parsed once per resourceVersion."""
+        meta, raw = obj["metadata"], obj.get("status") or {}
+        version, uid = meta.get("resourceVersion", ""), meta["uid"]
+        kept = self.kept.get(uid)
+        if kept is not None and kept.resource_version == version:
+            return kept
+        fresh = Kept(version, ExecutionStatus.model_validate(raw), raw)
+        if kept is not None:
+            fresh.prepared, fresh.facts, fresh.spec = kept.prepared, kept.facts, kept.spec
+        self.kept[uid] = fresh
+        return fresh
+
+    def spec(self, kept: Kept, obj: JSON) -> ExecutionSpec | str:
+        """The Execution's spec, parsed once per generation (a spec change bumps it)."""
+        generation = obj["metadata"].get("generation")
+        if kept.spec is None or kept.spec[0] != generation or generation is None:
+            kept.spec = (generation, execution_spec(obj))
+        return kept.spec[1]
+
+    def prepared(self, kept: Kept) -> Prepared | None:
+        """The workflow snapshot made ready: once per Execution (it never changes)."""
+        if kept.prepared is None and kept.status.workflow is not None:
+            kept.prepared = prepare(kept.status.workflow)
+        return kept.prepared
+
+    def wrote(self, uid: str, version: str, status: ExecutionStatus, raw: JSON) -> None:
+        """The status just written, under the resourceVersion the API server gave it."""
+        kept = self.kept.get(uid)
+        self.kept[uid] = Kept(
+            version,
+            status,
+            raw,
+            kept.prepared if kept else None,
+            _trimmed(kept.facts) if kept else {},
+            kept.spec if kept else None,
+        )
+
+    def forget(self, uid: str) -> None:
+        self.kept.pop(uid, None)
+
+
+def _trimmed(
+    facts: dict[str, tuple[Any, Any, ObservedJob]],
+) -> dict[str, tuple[Any, Any, ObservedJob]]:
+    """One entry per Job ever seen: start afresh past a bound (a rerun-heavy execution)."""
+    return facts if len(facts) < 8192 else {}
+
+
+def wire_status(new: ExecutionStatus, old: ExecutionStatus, old_raw: JSON) -> JSON:
+    """``new`` as JSON for a whole-status write, serializing only what changed: a task's
+    status the pass left untouched (the same object as before) is taken as it was read."""
+    out: JSON = new.model_dump(
+        by_alias=True, exclude_none=True, mode="json", exclude={"tasks", "workflow"}
+    )
+    if new.workflow is not None:
+        same = new.workflow is old.workflow and "workflow" in old_raw
+        out["workflow"] = old_raw["workflow"] if same else new.workflow.wire()
+    raw_tasks = old_raw.get("tasks") or {}
+    out["tasks"] = {
+        name: raw_tasks[name]
+        if state is old.tasks.get(name) and name in raw_tasks
+        else state.wire()
+        for name, state in new.tasks.items()
+    }
+    return out
