@@ -428,7 +428,9 @@ def deleting(p: JSON) -> JSON:
         ),
         # The Job's verdict is never contradicted.
         (
-            k8s_job([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}], deadline=5),
+            k8s_job(
+                [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}], deadline=5
+            ),
             [pod("Succeeded", TERMINATED_OK)],
             {"outcome": "Failed", "reason": "Timeout"},
         ),
