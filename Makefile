@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 CLUSTER_KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
 export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/hack
 
-.PHONY: help venv binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench-cluster crds install-crds operator demo
+.PHONY: help venv binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench bench-cluster crds install-crds operator demo
 
 help:
 	@echo "make demo          the main job, end to end on the local cluster"
 	@echo "make test          every test (lint, types, unit, e2e on the local cluster)"
+	@echo "make bench         speed and memory, each beside its floor"
 	@echo "make cluster-up    start the local cluster (.cluster/kubeconfig)"
 	@echo "make cluster-down  stop it"
 
@@ -57,6 +58,10 @@ test: lint typecheck
 
 bench-cluster: $(STAMP)
 	$(PY) bench/cluster_up.py
+
+# Speed and memory beside their floors, on the local cluster (started if needed).
+bench: $(STAMP)
+	$(PY) bench/engine.py
 
 # --- the operator -------------------------------------------------------------------------
 KUBECONFIG ?= $(CLUSTER_KUBECONFIG)

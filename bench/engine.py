@@ -365,7 +365,7 @@ def operator_rss(process: OperatorProcess) -> float:
 def reconcile_cpu_per_event(tasks: int, events: int = 30) -> float:
     """Thread CPU seconds the operator's reconcile code spends on one event (one task
     attempt ending) of an Execution of ``tasks`` independent tasks, half of them done."""
-    from bench.reconcile_cost import cost_per_event
+    from reconcile_cost import cost_per_event
 
     return cost_per_event(tasks, events)
 
