@@ -409,15 +409,21 @@ def main() -> int:
         time.sleep(5)  # settle: the start-up listing is not the idle figure
         idle_rss = operator_rss(operator)
 
+        # What one Execution costs whatever its size (created, started, finished): taken
+        # off below, so the figures are per task attempt in steady state.
+        before, _ = operator_requests(admin)
+        headway_chain(admin, fresh_namespace(admin, "one"), 1)
+        fixed = operator_requests(admin)[0] - before
+
         floor_hops, floor_total = floor_chain(admin, fresh_namespace(admin, "floor"), 20)
         before, _ = operator_requests(admin)
         hops, chain_total = headway_chain(admin, fresh_namespace(admin, "chain"), 20)
-        chain_requests = operator_requests(admin)[0] - before
+        chain_requests = (operator_requests(admin)[0] - before - fixed) / 19
 
         floor_fan, floor_rate = floor_fanout(admin, fresh_namespace(admin, "floorfan"), 300)
         before, _ = operator_requests(admin)
         fan_total, fan_rate = headway_fanout(admin, fresh_namespace(admin, "fan"), 300)
-        fan_requests = operator_requests(admin)[0] - before
+        fan_requests = (operator_requests(admin)[0] - before - fixed) / 299
 
         tracked = fresh_namespace(admin, "rss")
         for n in range(4):

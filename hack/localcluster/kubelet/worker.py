@@ -80,9 +80,17 @@ class PodWorker(threading.Thread):
             raise PodStopped
 
     def _sleep(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; an update of the pod (or its deletion) wakes it."""
         self.changed.wait(seconds)
         self.changed.clear()
         self._check()
+
+    def _sleep_for(self, seconds: float) -> None:
+        """Sleep the whole ``seconds``: updates of the pod (our own status reports among
+        them) do not cut it short; a deletion still ends it."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._sleep(left)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -146,7 +154,7 @@ class PodWorker(threading.Thread):
                 for state in self.state.init + self.state.main:
                     state.wait("ContainerCreating", f"MountVolume.SetUp failed: {error}")
                 self._report()
-                self._sleep(RETRY)
+                self._sleep_for(RETRY)
 
     def _pull_images(self) -> None:
         first = True
@@ -167,7 +175,7 @@ class PodWorker(threading.Thread):
                 state.wait(reason, message)
             first = not first
             self._report()
-            self._sleep(RETRY)
+            self._sleep_for(RETRY)
 
     def _start(self, container: JSON, state: ContainerState) -> runtime.Process | None:
         """Start ``container``; None (and a waiting reason) when its config cannot be resolved."""
@@ -226,7 +234,7 @@ class PodWorker(threading.Thread):
             process = self._start(container, state)
             self._report()
             if process is None:
-                self._sleep(RETRY)
+                self._sleep_for(RETRY)
                 continue
             code = self._wait_exit(process)
             self._finish(container, state, process, code)

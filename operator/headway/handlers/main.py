@@ -66,7 +66,9 @@ class Operator:
         snapshot = self.cache.snapshot(key)
         if snapshot is None:
             return None
-        outcome = await asyncio.to_thread(reconcile_execution, self.kube, snapshot, self.audit_key)
+        outcome = await asyncio.to_thread(
+            reconcile_execution, self.kube, snapshot, self.audit_key, self.memory
+        )
         self.cache.wrote(key, outcome.written, outcome.created)
         if outcome.events:
             self.events.put_nowait((outcome.written or snapshot.execution, outcome.events))
@@ -262,6 +264,8 @@ def run(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # kopf logs every handler call at INFO: thousands a minute on a busy cluster.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     operator = Operator(Kube(kubeconfig))
     if webhook_port is not None:
         directory = admission.register(webhook_port, webhook_host, webhook_dir)

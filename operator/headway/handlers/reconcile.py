@@ -51,7 +51,7 @@ def reconcile_execution(
     kube: Kube,
     snapshot: Snapshot,
     audit_key: bytes | None,
-    memory: Memory | None = None,
+    memory: Memory,
     clock: Clock = utcnow,
 ) -> Outcome:
     """Bring one Execution a step forward from what the caches show. A conflicting write
@@ -62,7 +62,7 @@ def reconcile_execution(
         if meta.get("deletionTimestamp"):
             return Outcome()
         try:
-            outcome = _reconcile_once(kube, snapshot, audit_key, memory or Memory(), clock, created)
+            outcome = _reconcile_once(kube, snapshot, audit_key, memory, clock, created)
             outcome.created = created
             return outcome
         except store.Conflict:
