@@ -373,10 +373,21 @@ def reconcile_cpu_per_event(tasks: int, events: int = 30) -> float:
 # --- the run ----------------------------------------------------------------------------------
 
 
+CREATED: list[str] = []
+
+
 def fresh_namespace(kube: Kube, stem: str) -> str:
     name = f"bench-{stem}-{int(time.time())}"
     kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    CREATED.append(name)
     return name
+
+
+def clean_up(kube: Kube) -> None:
+    """Delete what the run created (not waited for: the garbage collector takes it)."""
+    for name in CREATED:
+        with contextlib.suppress(KubeError):
+            kube.delete(f"/api/v1/namespaces/{name}")
 
 
 @dataclass
@@ -504,6 +515,7 @@ def main() -> int:
         ]
     finally:
         operator.stop()
+        clean_up(admin)
     report(rows)
     return 0 if all(r.met is not False for r in rows) else 1
 

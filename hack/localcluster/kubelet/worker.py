@@ -382,8 +382,11 @@ class PodWorker(threading.Thread):
                     self.gone.set()
                     return
                 log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, error)
-                return
-            self.pod = {**self.pod, "status": updated.get("status", status)}
+                if error.status in {0, 429} or error.status >= 500:
+                    return  # the API server was away or busy: reported again later
+                # Refused as invalid: sending the same again would be refused again.
+            else:
+                self.pod = {**self.pod, "status": updated.get("status", status)}
             self._last_status = {
                 **comparable,
                 "c": [(c["type"], c["status"]) for c in status["conditions"]],
