@@ -59,6 +59,7 @@ class PodWorker(threading.Thread):
         )
         self._lock = threading.Lock()
         self._last_status: JSON | None = None
+        self._unreported = False  # the last status report failed for a passing reason
 
     # --- events from the agent ---------------------------------------------------------
 
@@ -313,10 +314,11 @@ class PodWorker(threading.Thread):
         raise PodStopped
 
     def _wait_for_deletion(self) -> None:
-        """Until the pod is deleted: keep the final status reported. A report that failed
-        (the API server was away) is sent again; one that went through is not resent."""
+        """Until the pod is deleted: a final status whose report failed (the API server
+        was away) is sent again; once one went through, nothing more is sent."""
         while True:
-            self._report()
+            if self._unreported:
+                self._report()
             self._sleep(RETRY)
 
     def _stop_processes(self, grace: float) -> None:
@@ -383,10 +385,12 @@ class PodWorker(threading.Thread):
                     return
                 log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, error)
                 if error.status in {0, 429} or error.status >= 500:
+                    self._unreported = True
                     return  # the API server was away or busy: reported again later
                 # Refused as invalid: sending the same again would be refused again.
             else:
                 self.pod = {**self.pod, "status": updated.get("status", status)}
+            self._unreported = False
             self._last_status = {
                 **comparable,
                 "c": [(c["type"], c["status"]) for c in status["conditions"]],

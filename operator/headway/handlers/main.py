@@ -82,6 +82,20 @@ class Operator:
             await asyncio.to_thread(post_events, self.kube, owner, events)
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Headway has no change handlers, so kopf needs no diff base: building one deep-copies
+    every object on every event (a third of the operator's CPU on a busy cluster)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def of(memo: Any) -> Operator:
     operator: Operator = memo.operator
     return operator
@@ -92,6 +106,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.posting.level = logging.WARNING  # our own Events say what happened
     settings.watching.server_timeout = 300
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Only Headway's Jobs and pods are listed and watched, filtered by the API server.
     for resource in (("batch", "v1", "jobs"), ("", "v1", "pods")):
         settings.watching.label_selectors[resource] = LABEL_EXECUTION_UID
