@@ -6,7 +6,7 @@ Pure: the shell reads the objects and hands them over as dicts.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -118,6 +118,46 @@ def latest_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any
     return newest
 
 
+class PodsByJob:
+    """Job name -> its newest pod, kept from one pass to the next: the caches hand over the
+    same pod objects, in the same order, until one changes, so only changed positions are
+    regrouped (a full regroup when pods come or go)."""
+
+    def __init__(self) -> None:
+        self._pods: list[Mapping[str, Any]] = []
+        self.by_job: dict[str, Mapping[str, Any]] = {}
+
+    def update(self, pods: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+        if len(pods) != len(self._pods):
+            self._pods, self.by_job = list(pods), latest_pods(pods)
+            return self.by_job
+        changed = [new for old, new in zip(self._pods, pods, strict=True) if old is not new]
+        if changed:
+            self._pods = list(pods)
+            if any(_job_label(p) not in self.by_job for p in changed) or len(changed) > 64:
+                self.by_job = latest_pods(pods)
+            else:
+                for pod in changed:
+                    self.by_job[_job_label(pod) or ""] = _newer_pod(
+                        self.by_job.get(_job_label(pod) or ""), pod
+                    )
+        return self.by_job
+
+
+def _job_label(pod: Mapping[str, Any]) -> str | None:
+    labels = pod["metadata"].get("labels") or {}
+    name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+    return str(name) if name else None
+
+
+def _newer_pod(seen: Mapping[str, Any] | None, pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``pod``, unless ``seen`` is another pod of the same Job created later."""
+    if seen is None or seen["metadata"]["name"] == pod["metadata"]["name"]:
+        return pod
+    stamp = pod["metadata"].get("creationTimestamp") or ""
+    return pod if stamp >= (seen["metadata"].get("creationTimestamp") or "") else seen
+
+
 class Observations(Mapping[str, ObservedJob]):
     """Job name -> the facts about that attempt, worked out only for the Jobs a pass asks
     about (the running ones), and remembered in ``memo`` while the Job and its pod are
@@ -126,18 +166,21 @@ class Observations(Mapping[str, ObservedJob]):
     def __init__(
         self,
         jobs: Iterable[Mapping[str, Any]],
-        pods: Iterable[Mapping[str, Any]],
+        pods: Sequence[Mapping[str, Any]],
         memo: dict[str, tuple[Any, Any, ObservedJob]] | None = None,
+        pod_index: PodsByJob | None = None,
     ) -> None:
         self._jobs = {j["metadata"]["name"]: j for j in jobs}
         self._pods = pods
         self._by_job: dict[str, Mapping[str, Any]] | None = None
         self._memo = memo if memo is not None else {}
+        self._pod_index = pod_index
 
     def __getitem__(self, name: str) -> ObservedJob:
         job = self._jobs[name]
         if self._by_job is None:
-            self._by_job = latest_pods(self._pods)
+            index = self._pod_index
+            self._by_job = index.update(self._pods) if index else latest_pods(self._pods)
         pod = self._by_job.get(name)
         # The caches hand over the same objects until they change: identity is the test.
         seen = self._memo.get(name)
@@ -161,7 +204,7 @@ def observe_jobs(
     jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
 ) -> dict[str, ObservedJob]:
     """Job name -> the facts about that task attempt, for every Job."""
-    observations = Observations(jobs, pods)
+    observations = Observations(jobs, list(pods))
     return {name: observations[name] for name in observations}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from headway.core.facts import ObservedJob
+from headway.core.facts import ObservedJob, PodsByJob
 from headway.core.plan import Prepared, prepare
 from headway.handlers.parse import execution_spec
 from headway.models.execution import ExecutionSpec, ExecutionStatus
@@ -25,6 +25,7 @@ class Kept:
     prepared: Prepared | None = None
     facts: dict[str, tuple[Any, Any, ObservedJob]] = field(default_factory=dict)
     spec: tuple[int | None, ExecutionSpec | str] | None = None  # (generation, parsed)
+    pods: PodsByJob = field(default_factory=PodsByJob)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Memory:
         fresh = Kept(version, ExecutionStatus.model_validate(raw), raw)
         if kept is not None:
             fresh.prepared, fresh.facts, fresh.spec = kept.prepared, kept.facts, kept.spec
+            fresh.pods = kept.pods
         self.kept[uid] = fresh
         return fresh
 
@@ -67,6 +69,7 @@ class Memory:
             kept.prepared if kept else None,
             _trimmed(kept.facts) if kept else {},
             kept.spec if kept else None,
+            kept.pods if kept else PodsByJob(),
         )
 
     def forget(self, uid: str) -> None:

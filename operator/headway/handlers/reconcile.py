@@ -97,7 +97,9 @@ def load_view(
         status=status,
         generation=meta.get("generation"),
         workflow=workflow,
-        jobs=Observations(snapshot.jobs, snapshot.pods, kept.facts) if status.workflow else {},
+        jobs=Observations(snapshot.jobs, snapshot.pods, kept.facts, kept.pods)
+        if status.workflow
+        else {},
         requests=[parse.request(r, audit_key) for r in requests],
         recover=parse.recover_annotation(obj, audit_key),
         prepared=memory.prepared(kept),
