@@ -14,7 +14,7 @@ import pytest
 from headway.core import dag, history
 from headway.core.actions import CreateJob
 from headway.core.decide import RecoverAnnotation, View, decide
-from headway.core.facts import ObservedJob, observe_jobs
+from headway.core.facts import ObservedJob, is_attempt, observe_jobs
 from headway.core.plan import MESSAGE_LIMIT, Context, Launches, plan
 from headway.core.render import Owner
 from headway.core.spec import (
@@ -323,3 +323,36 @@ def test_every_kopf_handler_is_async() -> None:
     assert len(ours) >= 10
     sync = [h.id for h in ours if not inspect.iscoroutinefunction(h.fn)]
     assert sync == []
+
+
+# --- 5. adoption only of our own attempt ----------------------------------------------------
+
+
+def rendered() -> JSON:
+    ctx = context([{"name": "a"}])
+    [create] = creates(plan(ctx, started(ctx), {}, T0).jobs)
+    return create.manifest
+
+
+def with_meta(manifest: JSON, **changes: Any) -> JSON:
+    meta = json.loads(json.dumps(manifest["metadata"]))
+    for path, value in changes.items():
+        section, _, key = path.partition("__")
+        meta[section] = value if not key else {**meta[section], key.replace("_", "/"): value}
+    return {**manifest, "metadata": meta}
+
+
+@pytest.mark.parametrize(
+    ("change", "adopted"),
+    [
+        ({}, True),
+        ({"ownerReferences": []}, False),
+        ({"ownerReferences": [{"uid": "someone-else", "controller": True}]}, False),
+        ({"labels__headway.dev_task": "b"}, False),
+        ({"labels__headway.dev_attempt": "2"}, False),
+        ({"annotations__headway.dev_idempotency-key": "other"}, False),
+    ],
+)
+def test_only_exactly_this_attempt_is_adopted(change: JSON, adopted: bool) -> None:
+    manifest = rendered()
+    assert is_attempt(with_meta(manifest, **change), manifest, OWNER.uid) is adopted

@@ -48,6 +48,23 @@ class ObservedJob:
     idempotency_key: str | None = None
 
 
+def is_attempt(job: Mapping[str, Any], wanted: Mapping[str, Any], owner_uid: str) -> bool:
+    """Whether an existing Job is exactly the attempt ``wanted`` (a rendered manifest):
+    controlled by this Execution, same task, attempt and idempotency key. Only such a
+    Job is adopted when creating meets a name already taken."""
+    meta, want = job["metadata"], wanted["metadata"]
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    owned = any(
+        r.get("uid") == owner_uid and r.get("controller") for r in meta.get("ownerReferences") or []
+    )
+    return (
+        owned
+        and labels.get(LABEL_TASK) == want["labels"][LABEL_TASK]
+        and labels.get(LABEL_ATTEMPT) == want["labels"][LABEL_ATTEMPT]
+        and annotations.get(ANNOTATION_KEY) == want["annotations"][ANNOTATION_KEY]
+    )
+
+
 def parse_time(value: str | None) -> datetime.datetime | None:
     if not value:
         return None

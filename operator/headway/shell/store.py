@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 from headway.core.actions import CreateJob, DeleteJob, Emit
+from headway.core.facts import is_attempt
 from headway.core.identity import ANNOTATION_SUBMITTED
 from headway.core.plan import Launches
-from headway.core.render import ANNOTATION_KEY, LABEL_ATTEMPT, LABEL_TASK
 from headway.models.base import API_VERSION, rfc3339
 from headway.shell.kube import Kube, KubeError, path_of
 
@@ -111,22 +111,6 @@ def _transient(error: KubeError) -> bool:
     return error.status in {0, 429} or error.status >= 500
 
 
-def _ours(job: JSON, action: CreateJob, owner_uid: str) -> bool:
-    """Whether an existing Job is exactly this attempt: same owner, task, attempt and key."""
-    meta = job["metadata"]
-    wanted = action.manifest["metadata"]
-    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
-    owned = any(
-        r.get("uid") == owner_uid and r.get("controller") for r in meta.get("ownerReferences") or []
-    )
-    return (
-        owned
-        and labels.get(LABEL_TASK) == wanted["labels"][LABEL_TASK]
-        and labels.get(LABEL_ATTEMPT) == wanted["labels"][LABEL_ATTEMPT]
-        and annotations.get(ANNOTATION_KEY) == wanted["annotations"][ANNOTATION_KEY]
-    )
-
-
 def create_jobs(
     kube: Kube, namespace: str, owner_uid: str, creates: list[CreateJob]
 ) -> tuple[Launches, list[JSON]]:
@@ -147,7 +131,7 @@ def create_jobs(
         except KubeError as error:
             if error.status == 409:
                 existing = kube.find(path_of("batch/v1", "jobs", namespace, action.name))
-                if existing is not None and _ours(existing, action, owner_uid):
+                if existing is not None and is_attempt(existing, action.manifest, owner_uid):
                     log.info("job %s exists already: adopted", action.name)
                     created.add(action.name)
                     bodies.append(existing)
