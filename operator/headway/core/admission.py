@@ -7,9 +7,9 @@ named Workflow, when it exists); an empty list means admit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from headway.core.spec import resolve_params, workflow_problems
 from headway.models.base import validation_message
@@ -17,32 +17,30 @@ from headway.models.execution import ExecutionSpec
 from headway.models.recovery import RecoveryRequestSpec
 from headway.models.workflow import WorkflowSpec
 
+M = TypeVar("M", bound=BaseModel)
 
-def _spec_of(body: Any) -> dict[str, Any] | None:
-    return dict(body) if isinstance(body, Mapping) else None
+
+def _parsed(model: type[M], spec: Any) -> M | list[str]:
+    """The spec as ``model``, or the problems, each naming its field."""
+    if not isinstance(spec, Mapping):
+        return ["spec: must be an object"]
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as error:
+        return [validation_message(error)]
 
 
 def workflow_verdict(spec: Any) -> list[str]:
-    given = _spec_of(spec)
-    if given is None:
-        return ["spec: must be an object"]
-    try:
-        parsed = WorkflowSpec.model_validate(given)
-    except ValidationError as error:
-        return [validation_message(error)]
-    return workflow_problems(parsed)
+    parsed = _parsed(WorkflowSpec, spec)
+    return parsed if isinstance(parsed, list) else workflow_problems(parsed)
 
 
 def execution_verdict(spec: Any, referenced: WorkflowSpec | None = None) -> list[str]:
     """``referenced``: the spec of the Workflow a ``workflowRef`` names, when it exists
     and is valid (a missing one is no problem yet: it may be created next)."""
-    given = _spec_of(spec)
-    if given is None:
-        return ["spec: must be an object"]
-    try:
-        parsed = ExecutionSpec.model_validate(given)
-    except ValidationError as error:
-        return [validation_message(error)]
+    parsed = _parsed(ExecutionSpec, spec)
+    if isinstance(parsed, list):
+        return parsed
     workflow = parsed.workflow or referenced
     if workflow is None:
         return []
@@ -53,13 +51,9 @@ def execution_verdict(spec: Any, referenced: WorkflowSpec | None = None) -> list
 
 
 def request_verdict(spec: Any) -> list[str]:
-    given = _spec_of(spec)
-    if given is None:
-        return ["spec: must be an object"]
-    try:
-        parsed = RecoveryRequestSpec.model_validate(given)
-    except ValidationError as error:
-        return [validation_message(error)]
+    parsed = _parsed(RecoveryRequestSpec, spec)
+    if isinstance(parsed, list):
+        return parsed
     if parsed.mode != "Flow" and parsed.task is None:
         return [f"task: required for {parsed.mode}"]
     if parsed.mode == "ProvideOutputs" and parsed.outputs is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from headway.core.actions import CreateJob, DeleteJob, Emit
@@ -49,13 +50,7 @@ def replace_status(kube: Kube, obj: JSON, status: JSON) -> JSON:
         },
         "status": status,
     }
-    path = path_of(str(obj.get("apiVersion")), _plural(obj), meta.get("namespace"), meta["name"])
-    try:
-        return kube.replace(path + "/status", body)
-    except KubeError as error:
-        if error.status == 409:
-            raise Conflict(str(error)) from error
-        raise
+    return _conditional(lambda: kube.replace(_status_path(obj), body))
 
 
 def merge_diff(old: JSON, new: JSON) -> JSON:
@@ -87,11 +82,20 @@ def write_status(kube: Kube, obj: JSON, old: JSON, new: JSON) -> JSON | None:
     patch = merge_diff(old, new)
     if not patch:
         return None
+    body = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "status": patch}
+    return _conditional(lambda: kube.patch(_status_path(obj), body))
+
+
+def _status_path(obj: JSON) -> str:
     meta = obj["metadata"]
-    path = path_of(str(obj.get("apiVersion")), _plural(obj), meta.get("namespace"), meta["name"])
-    body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": patch}
+    base = path_of(str(obj.get("apiVersion")), _plural(obj), meta.get("namespace"), meta["name"])
+    return base + "/status"
+
+
+def _conditional(write: Callable[[], JSON]) -> JSON:
+    """Run a write conditioned on a resourceVersion; a 409 becomes ``Conflict``."""
     try:
-        return kube.patch(path + "/status", body)
+        return write()
     except KubeError as error:
         if error.status == 409:
             raise Conflict(str(error)) from error
