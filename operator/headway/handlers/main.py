@@ -36,6 +36,7 @@ from headway.handlers.reconcile import (
     utcnow,
 )
 from headway.models.base import GROUP, VERSION
+from headway.shell import store
 from headway.shell.kube import Kube
 from headway.shell.webhook_files import read_audit_key
 
@@ -245,8 +246,11 @@ async def on_recovery_request(type: str, body: kopf.Body, memo: kopf.Memo, **kwa
     if key is None:
         return
     if operator.cache.execution(key) is None:
-        await asyncio.to_thread(reject_orphan_request, operator.kube, dict(body), utcnow())
-        return
+        # The Execution's own event may not have reached its index yet: ask, then reject.
+        found = await asyncio.to_thread(store.get_execution, operator.kube, *key)
+        if found is None:
+            await asyncio.to_thread(reject_orphan_request, operator.kube, dict(body), utcnow())
+            return
     operator.queue.add(key)
 
 
