@@ -65,6 +65,25 @@ def test_a_status_field_cleared_by_the_operator_is_cleared_in_the_api_server(
     write(lambda s: {k: v for k, v in s.items() if k != "finishedAt"})
     assert "finishedAt" not in cluster.kube.get(path)["status"]
 
+    # The operator's own write: the difference from the version read, with explicit nulls.
+    def write_difference(change: Any) -> JSON | None:
+        for _ in range(10):
+            obj = cluster.kube.get(path)
+            try:
+                return store.write_status(cluster.kube, obj, obj["status"], change(obj["status"]))
+            except store.Conflict:
+                continue
+        raise AssertionError("could not write the status")
+
+    added = write_difference(
+        lambda s: {**s, "finishedAt": "2026-11-21T12:00:00Z", "progress": "0/0"}
+    )
+    assert added is not None and added["status"]["finishedAt"] == "2026-11-21T12:00:00Z"
+    write_difference(lambda s: {k: v for k, v in s.items() if k not in ("finishedAt", "progress")})
+    after = cluster.kube.get(path)["status"]
+    assert "finishedAt" not in after and "progress" not in after
+    assert store.write_status(cluster.kube, cluster.kube.get(path), after, after) is None
+
 
 def test_a_job_the_api_server_refuses_fails_its_task_and_the_other_branch_finishes(
     cluster: Cluster, operator: OperatorProcess, namespace: str
