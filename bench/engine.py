@@ -129,6 +129,17 @@ def watching(kube: Kube, namespace: str) -> Iterator[Seen]:
         stop.set()
 
 
+def chain_timing(
+    seen: Seen, started: float, job: Callable[[int], str], length: int
+) -> tuple[list[float], float]:
+    """Wait for the chain's last pod to end: each hop (pod k ended -> Job k+1 seen) and
+    the total since ``started``, alike for the floor and for Headway."""
+    last = job(length - 1)
+    seen.wait(lambda: last in seen.pod_ended, f"the chain ending with {last}")
+    hops = [seen.job_added[job(k + 1)] - seen.pod_ended[job(k)] for k in range(length - 1)]
+    return hops, seen.pod_ended[last] - started
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -177,13 +188,7 @@ def floor_chain(kube: Kube, namespace: str, length: int) -> tuple[list[float], f
         time.sleep(0.5)
         started = time.monotonic()
         kube.create(jobs, bare_job("floor-0"))
-        last = f"floor-{length - 1}"
-        seen.wait(lambda: last in seen.pod_ended, "the floor chain")
-        total = seen.pod_ended[last] - started
-        hops = [
-            seen.job_added[f"floor-{k + 1}"] - seen.pod_ended[f"floor-{k}"]
-            for k in range(length - 1)
-        ]
+        hops, total = chain_timing(seen, started, lambda k: f"floor-{k}", length)
     stop.set()
     return hops, total
 
@@ -248,13 +253,7 @@ def headway_chain(kube: Kube, namespace: str, length: int) -> tuple[list[float],
     with watching(kube, namespace) as seen:
         started = time.monotonic()
         workflow_run(kube, namespace, "chain", tasks)
-        last = f"chain-1-t{length - 1}-1"
-        seen.wait(lambda: last in seen.pod_ended, "the Headway chain")
-        total = seen.pod_ended[last] - started
-        hops = [
-            seen.job_added[f"chain-1-t{k + 1}-1"] - seen.pod_ended[f"chain-1-t{k}-1"]
-            for k in range(length - 1)
-        ]
+        hops, total = chain_timing(seen, started, lambda k: f"chain-1-t{k}-1", length)
     wait_done(kube, namespace, "chain")
     return hops, total
 

@@ -23,7 +23,7 @@ from headway.core.spec import (
     TASK_STATUS_BYTES,
     workflow_problems,
 )
-from headway.core.start import start
+from headway.core.start import start, workflow_status
 from headway.models.execution import (
     AutoRecovery,
     ExecutionSpec,
@@ -31,7 +31,7 @@ from headway.models.execution import (
     HistoryEntry,
     TaskStatus,
 )
-from headway.models.workflow import WorkflowSpec
+from headway.models.workflow import WorkflowSpec, WorkflowStatus
 
 JSON = dict[str, Any]
 T0 = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
@@ -356,3 +356,30 @@ def with_meta(manifest: JSON, **changes: Any) -> JSON:
 def test_only_exactly_this_attempt_is_adopted(change: JSON, adopted: bool) -> None:
     manifest = rendered()
     assert is_attempt(with_meta(manifest, **change), manifest, OWNER.uid) is adopted
+
+
+# --- a Workflow's status, decided in the core -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "ready", "message", "count"),
+    [
+        (workflow([{"name": "a"}]), "True", "the workflow is a valid DAG", 1),
+        (
+            workflow([{"name": "a", "dependencies": ["b"]}, {"name": "b", "dependencies": ["a"]}]),
+            "False",
+            "dependency cycle: a -> b -> a",
+            2,
+        ),
+        ("tasks: Field required", "False", "tasks: Field required", None),
+    ],
+)
+def test_workflow_status_names_every_problem(
+    spec: WorkflowSpec | str, ready: str, message: str, count: int | None
+) -> None:
+    status = workflow_status(WorkflowStatus(), spec, 3, T0)
+    [condition] = status.conditions
+    assert (condition.status, condition.message, status.task_count) == (ready, message, count)
+    assert status.observed_generation == 3
+    again = workflow_status(status, spec, 3, at(60))
+    assert again.conditions[0].last_transition_time == T0  # unchanged verdict, same time

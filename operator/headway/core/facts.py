@@ -111,13 +111,6 @@ def _pending(
     return since, waiting.get("reason") or "Pending"
 
 
-def job_of_pod(pod: Mapping[str, Any]) -> str | None:
-    """The name of the Job that owns ``pod`` (its controller's label)."""
-    labels = pod["metadata"].get("labels") or {}
-    name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
-    return str(name) if name else None
-
-
 def latest_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """Job name -> its newest pod, in one pass (never jobs x pods)."""
     newest: dict[str, Mapping[str, Any]] = {}

@@ -13,7 +13,7 @@ from headway.core import history
 from headway.core.spec import outputs_limit, resolve_params, workflow_problems
 from headway.models.base import Condition
 from headway.models.execution import ExecutionSpec, ExecutionStatus, HistoryEntry, TaskStatus
-from headway.models.workflow import WorkflowSpec
+from headway.models.workflow import WorkflowSpec, WorkflowStatus
 
 
 def set_condition(conditions: list[Condition], new: Condition) -> list[Condition]:
@@ -76,3 +76,29 @@ def start(
     )
     history.append(started.history, HistoryEntry(time=now, event="Created"))
     return started
+
+
+def workflow_status(
+    old: WorkflowStatus,
+    spec: WorkflowSpec | str | None,
+    generation: int | None,
+    now: datetime.datetime,
+) -> WorkflowStatus:
+    """A Workflow's status: ``Ready`` with every problem named, and its task count.
+    ``spec`` is the parsed spec, or why it does not parse."""
+    if isinstance(spec, str) or spec is None:
+        problems, count = [spec or "no spec"], None
+    else:
+        problems, count = workflow_problems(spec), len(spec.tasks)
+    ready = Condition(
+        type="Ready",
+        status="False" if problems else "True",
+        reason="Invalid" if problems else "Valid",
+        message="; ".join(problems) if problems else "the workflow is a valid DAG",
+        last_transition_time=now,
+        observed_generation=generation,
+    )
+    new = old.model_copy(deep=True)
+    new.task_count, new.observed_generation = count, generation
+    new.conditions = set_condition(new.conditions, ready)
+    return new

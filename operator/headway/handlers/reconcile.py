@@ -15,12 +15,11 @@ from headway.core.decide import Decision, View, decide
 from headway.core.facts import Observations
 from headway.core.plan import Launches
 from headway.core.requests import RequestUpdate
-from headway.core.spec import workflow_problems
-from headway.core.start import set_condition
+from headway.core.start import workflow_status
 from headway.handlers import parse
 from headway.handlers.cache import Snapshot
 from headway.handlers.memory import Kept, Memory, wire_status
-from headway.models.base import Condition, rfc3339
+from headway.models.base import rfc3339
 from headway.models.workflow import WorkflowStatus
 from headway.shell import store
 from headway.shell.kube import Kube
@@ -215,22 +214,7 @@ def reconcile_workflow(kube: Kube, obj: JSON, clock: Clock = utcnow) -> None:
     """Set a Workflow's ``Ready`` condition (with every problem named) and task count."""
     meta = obj["metadata"]
     old = WorkflowStatus.model_validate(obj.get("status") or {})
-    spec = parse.workflow_spec(obj)
-    if isinstance(spec, str) or spec is None:
-        problems, count = [spec or "no spec"], None
-    else:
-        problems, count = workflow_problems(spec), len(spec.tasks)
-    ready = Condition(
-        type="Ready",
-        status="False" if problems else "True",
-        reason="Invalid" if problems else "Valid",
-        message="; ".join(problems) if problems else "the workflow is a valid DAG",
-        last_transition_time=clock(),
-        observed_generation=meta.get("generation"),
-    )
-    new = old.model_copy(deep=True)
-    new.task_count, new.observed_generation = count, meta.get("generation")
-    new.conditions = set_condition(new.conditions, ready)
+    new = workflow_status(old, parse.workflow_spec(obj), meta.get("generation"), clock())
     if new.wire() != old.wire():
         try:
             store.replace_status(kube, obj, new.wire())
