@@ -95,7 +95,7 @@ def snapshot(tasks: int, ending: int) -> Snapshot:
         "spec": {"workflow": workflow.wire()},
         "status": status.wire(),
     }
-    return Snapshot(execution, jobs, pods, [])
+    return Snapshot(execution, {j["metadata"]["name"]: j for j in jobs}, pods, [])
 
 
 def one_pass(shot: Snapshot, memory: Memory) -> None:

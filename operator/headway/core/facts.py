@@ -175,19 +175,28 @@ class Observations(Mapping[str, ObservedJob]):
 
     def __init__(
         self,
-        jobs: Iterable[Mapping[str, Any]],
+        jobs: Mapping[str, Mapping[str, Any]],
         pods: Sequence[Mapping[str, Any]],
         memo: dict[str, tuple[Any, Any, ObservedJob]] | None = None,
         pod_index: PodsByJob | None = None,
     ) -> None:
-        self._jobs = {j["metadata"]["name"]: j for j in jobs}
+        self._jobs = jobs  # by name
         self._pods = pods
         self._by_job: dict[str, Mapping[str, Any]] | None = None
         self._memo = memo if memo is not None else {}
         self._pod_index = pod_index
 
     def __getitem__(self, name: str) -> ObservedJob:
-        job = self._jobs[name]
+        found: ObservedJob | None = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def get(self, name: str, default: Any = None) -> Any:
+        # Called once per running task per pass: one call, no exception on the common path.
+        job = self._jobs.get(name)
+        if job is None:
+            return default
         if self._by_job is None:
             index = self._pod_index
             self._by_job = index.update(self._pods) if index else latest_pods(self._pods)
@@ -214,7 +223,7 @@ def observe_jobs(
     jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
 ) -> dict[str, ObservedJob]:
     """Job name -> the facts about that task attempt, for every Job."""
-    observations = Observations(jobs, list(pods))
+    observations = Observations({j["metadata"]["name"]: j for j in jobs}, list(pods))
     return {name: observations[name] for name in observations}
 
 

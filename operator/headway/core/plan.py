@@ -33,7 +33,7 @@ from headway.models.execution import (
 from headway.models.workflow import RetryPolicy, Task, WorkflowSpec
 
 JSON = dict[str, Any]
-ACTIVE = ("Running", "Retrying")
+ACTIVE = frozenset(("Running", "Retrying"))
 MESSAGE_LIMIT = 256  # a task's message in status; the rest goes to Events and logs
 DEFER_SECONDS = 5.0  # a Job create that met a transient API error is tried again this soon
 
@@ -135,12 +135,12 @@ class _Planner:
         self.events: list[Emit] = []
         self.wake: list[datetime.datetime] = []
         self.waiting: set[str] = set()  # tasks whose Job create was deferred this pass
-        self.stopped = any(s.phase in ("Failed", "Blocked") for s in status.tasks.values())
+        phases = [s.phase for s in status.tasks.values()]
+        self.stopped = "Failed" in phases or "Blocked" in phases
         self.outputs_total = status.outputs_total()  # carried from the pass before
-        for name in self.tasks:
-            if name not in self.status.tasks:
-                self.status.tasks[name] = TaskStatus()
-                self.copied.add(name)
+        for name in self.tasks.keys() - self.status.tasks.keys():
+            self.status.tasks[name] = TaskStatus()
+            self.copied.add(name)
 
     def state(self, name: str) -> TaskStatus:
         """The task's status, to change: copied on the first change in this pass."""
@@ -342,11 +342,16 @@ class _Planner:
         return self.context.workflow.failure_policy == "FailFast" and self.stopped
 
     def run(self) -> Plan:
-        tasks = self.status.tasks
+        tasks, observed = self.status.tasks, self.observed
         for name in self.dag.order:
-            if tasks[name].phase == "Running":
+            state = tasks[name]
+            if state.phase == "Succeeded":
+                continue
+            if state.phase == "Running":
+                if _still_running(observed.get(state.job or "")):
+                    continue  # the common case at scale: nothing to do, at no call's cost
                 self.observe(name)
-            state = tasks[name]  # as the observation left it
+                state = tasks[name]  # as the observation left it
             if state.phase == "Retrying" and state.next_attempt_at is not None:
                 if state.next_attempt_at <= self.now:
                     self.launch(name)
@@ -364,12 +369,13 @@ class _Planner:
 
     def roll_up(self) -> None:
         status = self.status
-        succeeded = sum(1 for s in status.tasks.values() if s.phase == "Succeeded")
-        status.progress = f"{succeeded}/{len(status.tasks)}"
+        phases = [s.phase for s in status.tasks.values()]
+        status.progress = f"{phases.count('Succeeded')}/{len(phases)}"
         status.started_at = status.started_at or self.now
         # A task re-triggered by a Step without updateExecutionPhase counts as it was then.
-        frozen = status.recovery.frozen or {}
-        phases = [frozen.get(name, s.phase) for name, s in status.tasks.items()]
+        frozen = status.recovery.frozen
+        if frozen:
+            phases = [frozen.get(name, s.phase) for name, s in status.tasks.items()]
         phase = "Running" if self.waiting else execution_phase(phases)
         if phase != status.phase:
             status.phase = phase
@@ -383,12 +389,22 @@ class _Planner:
         status.finished_at = None if phase == "Running" else (status.finished_at or self.now)
 
 
+def _still_running(job: ObservedJob | None) -> bool:
+    """The attempt runs on with nothing to watch: its pod is not sitting Pending."""
+    return (
+        job is not None
+        and job.outcome == "Running"
+        and not job.stalled
+        and job.pending_since is None
+    )
+
+
 def execution_phase(phases: list[TaskPhase]) -> ExecutionPhase:
     """Running while anything runs or waits to retry; then Succeeded if all succeeded,
     else Failed if any failed, else Blocked if any is blocked, else Paused."""
-    if any(p in ACTIVE for p in phases):
+    if not ACTIVE.isdisjoint(phases):
         return "Running"
-    if all(p == "Succeeded" for p in phases):
+    if phases.count("Succeeded") == len(phases):
         return "Succeeded"
     if "Failed" in phases:
         return "Failed"

@@ -45,7 +45,7 @@ class Snapshot:
     """One Execution and what belongs to it, as the caches show it now."""
 
     execution: JSON
-    jobs: list[JSON]
+    jobs: dict[str, JSON]  # by name
     pods: list[JSON]
     requests: list[JSON]
 
@@ -84,7 +84,7 @@ class Cache:
                 jobs[name] = job
         return Snapshot(
             execution,
-            list(jobs.values()),
+            jobs,
             list(_all(self.pods, uid)),
             list(_all(self.requests, key)),
         )

@@ -69,8 +69,8 @@ def reconcile_execution(
             fresh = store.get_execution(kube, meta["namespace"], meta["name"])
             if fresh is None:
                 return Outcome(created=created)
-            jobs = {j["metadata"]["name"]: j for j in [*snapshot.jobs, *created]}
-            snapshot = dataclasses.replace(snapshot, execution=fresh, jobs=list(jobs.values()))
+            jobs = {**snapshot.jobs, **{j["metadata"]["name"]: j for j in created}}
+            snapshot = dataclasses.replace(snapshot, execution=fresh, jobs=jobs)
     raise store.Conflict(f"execution {_key(meta)}: too many conflicting updates")
 
 
