@@ -6,7 +6,7 @@ Pure: the shell reads the objects and hands them over as dicts.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -128,30 +128,58 @@ def latest_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any
     return newest
 
 
-class PodsByJob:
-    """Job name -> its newest pod, kept from one pass to the next: the caches hand over the
-    same pod objects, in the same order, until one changes, so only changed positions are
-    regrouped (a full regroup when pods come or go)."""
+class JobFacts:
+    """Job name -> the facts about that attempt, kept from one pass to the next. The caches
+    hand over the same Job and pod objects until one changes, so a pass finds what changed
+    by identity and observes only those Jobs again; the planner then reads a plain dict."""
 
     def __init__(self) -> None:
         self._pods: list[Mapping[str, Any]] = []
-        self.by_job: dict[str, Mapping[str, Any]] = {}
+        self._newest: dict[str, Mapping[str, Any]] = {}  # Job name -> its newest pod
+        self._jobs: dict[str, Mapping[str, Any]] = {}  # Job name -> the object observed
+        self.facts: dict[str, ObservedJob] = {}
 
-    def update(self, pods: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-        if len(pods) != len(self._pods):
-            self._pods, self.by_job = list(pods), latest_pods(pods)
-            return self.by_job
-        changed = [new for old, new in zip(self._pods, pods, strict=True) if old is not new]
-        if changed:
-            self._pods = list(pods)
-            if any(_job_label(p) not in self.by_job for p in changed) or len(changed) > 64:
-                self.by_job = latest_pods(pods)
-            else:
-                for pod in changed:
-                    self.by_job[_job_label(pod) or ""] = _newer_pod(
-                        self.by_job.get(_job_label(pod) or ""), pod
-                    )
-        return self.by_job
+    def update(
+        self, jobs: Mapping[str, Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]
+    ) -> dict[str, ObservedJob]:
+        changed = self._changed_pods(pods)
+        seen = self._jobs
+        changed.update(name for name, job in jobs.items() if seen.get(name) is not job)
+        if len(seen) + len(changed) > len(jobs):  # some Job is gone: forget it
+            for name in seen.keys() - jobs.keys():
+                del seen[name]
+                self.facts.pop(name, None)
+        for name in changed:
+            job = jobs.get(name)
+            if job is not None:
+                seen[name] = job
+                self.facts[name] = observe_job(job, self._newest.get(name))
+        return self.facts
+
+    def _changed_pods(self, pods: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Names of the Jobs whose newest pod may have changed since the pass before: a pod
+        changed in place is regrouped alone; pods come, gone or many changed, all are."""
+        old, self._pods = self._pods, list(pods)
+        moved = (
+            [(was, new) for was, new in zip(old, pods, strict=True) if was is not new]
+            if len(pods) == len(old)
+            else None
+        )
+        in_place = moved is not None and len(moved) <= 64
+        if moved is None or not in_place or any(_name(w) != _name(n) for w, n in moved):
+            before, self._newest = self._newest, latest_pods(pods)
+            gone = before.keys() - self._newest.keys()
+            return {n for n, pod in self._newest.items() if before.get(n) is not pod} | gone
+        names: set[str] = set()
+        for _was, pod in moved:
+            name = _job_label(pod) or ""
+            self._newest[name] = _newer_pod(self._newest.get(name), pod)
+            names.add(name)
+        return names
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str(obj["metadata"]["name"])
 
 
 def _job_label(pod: Mapping[str, Any]) -> str | None:
@@ -168,63 +196,11 @@ def _newer_pod(seen: Mapping[str, Any] | None, pod: Mapping[str, Any]) -> Mappin
     return pod if stamp >= (seen["metadata"].get("creationTimestamp") or "") else seen
 
 
-class Observations(Mapping[str, ObservedJob]):
-    """Job name -> the facts about that attempt, worked out only for the Jobs a pass asks
-    about (the running ones), and remembered in ``memo`` while the Job and its pod are
-    unchanged (same resourceVersions), so a pass costs what changed."""
-
-    def __init__(
-        self,
-        jobs: Mapping[str, Mapping[str, Any]],
-        pods: Sequence[Mapping[str, Any]],
-        memo: dict[str, tuple[Any, Any, ObservedJob]] | None = None,
-        pod_index: PodsByJob | None = None,
-    ) -> None:
-        self._jobs = jobs  # by name
-        self._pods = pods
-        self._by_job: dict[str, Mapping[str, Any]] | None = None
-        self._memo = memo if memo is not None else {}
-        self._pod_index = pod_index
-
-    def __getitem__(self, name: str) -> ObservedJob:
-        found: ObservedJob | None = self.get(name)
-        if found is None:
-            raise KeyError(name)
-        return found
-
-    def get(self, name: str, default: Any = None) -> Any:
-        # Called once per running task per pass: one call, no exception on the common path.
-        job = self._jobs.get(name)
-        if job is None:
-            return default
-        if self._by_job is None:
-            index = self._pod_index
-            self._by_job = index.update(self._pods) if index else latest_pods(self._pods)
-        pod = self._by_job.get(name)
-        # The caches hand over the same objects until they change: identity is the test.
-        seen = self._memo.get(name)
-        if seen is not None and seen[0] is job and seen[1] is pod:
-            return seen[2]
-        found = observe_job(job, pod)
-        self._memo[name] = (job, pod, found)
-        return found
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._jobs
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._jobs)
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-
 def observe_jobs(
     jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
 ) -> dict[str, ObservedJob]:
     """Job name -> the facts about that task attempt, for every Job."""
-    observations = Observations({j["metadata"]["name"]: j for j in jobs}, list(pods))
-    return {name: observations[name] for name in observations}
+    return JobFacts().update({j["metadata"]["name"]: j for j in jobs}, list(pods))
 
 
 def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> ObservedJob:

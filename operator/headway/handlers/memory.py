@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from headway.core.facts import ObservedJob, PodsByJob
+from headway.core.facts import JobFacts
 from headway.core.plan import Prepared, prepare
 from headway.handlers.parse import execution_spec
 from headway.models.execution import ExecutionSpec, ExecutionStatus
@@ -23,9 +23,8 @@ class Kept:
     status: ExecutionStatus
     raw: JSON  # the status exactly as the API server holds it
     prepared: Prepared | None = None
-    facts: dict[str, tuple[Any, Any, ObservedJob]] = field(default_factory=dict)
+    facts: JobFacts = field(default_factory=JobFacts)
     spec: tuple[int | None, ExecutionSpec | str] | None = None  # (generation, parsed)
-    pods: PodsByJob = field(default_factory=PodsByJob)
 
 
 @dataclass
@@ -42,7 +41,6 @@ class Memory:
         fresh = Kept(version, ExecutionStatus.model_validate(raw), raw)
         if kept is not None:
             fresh.prepared, fresh.facts, fresh.spec = kept.prepared, kept.facts, kept.spec
-            fresh.pods = kept.pods
         self.kept[uid] = fresh
         return fresh
 
@@ -67,20 +65,12 @@ class Memory:
             status,
             raw,
             kept.prepared if kept else None,
-            _trimmed(kept.facts) if kept else {},
+            kept.facts if kept else JobFacts(),
             kept.spec if kept else None,
-            kept.pods if kept else PodsByJob(),
         )
 
     def forget(self, uid: str) -> None:
         self.kept.pop(uid, None)
-
-
-def _trimmed(
-    facts: dict[str, tuple[Any, Any, ObservedJob]],
-) -> dict[str, tuple[Any, Any, ObservedJob]]:
-    """One entry per Job ever seen: start afresh past a bound (a rerun-heavy execution)."""
-    return facts if len(facts) < 8192 else {}
 
 
 def wire_status(new: ExecutionStatus, old: ExecutionStatus, old_raw: JSON) -> JSON:

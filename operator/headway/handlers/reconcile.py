@@ -12,7 +12,6 @@ from typing import Any
 
 from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.decide import Decision, View, decide
-from headway.core.facts import Observations
 from headway.core.plan import Launches
 from headway.core.requests import RequestUpdate
 from headway.core.start import workflow_status
@@ -96,9 +95,7 @@ def load_view(
         status=status,
         generation=meta.get("generation"),
         workflow=workflow,
-        jobs=Observations(snapshot.jobs, snapshot.pods, kept.facts, kept.pods)
-        if status.workflow
-        else {},
+        jobs=kept.facts.update(snapshot.jobs, snapshot.pods) if status.workflow else {},
         requests=[parse.request(r, audit_key) for r in requests],
         recover=parse.recover_annotation(obj, audit_key),
         prepared=memory.prepared(kept),
