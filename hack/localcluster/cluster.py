@@ -327,6 +327,9 @@ def up(layout: Layout) -> None:
             # The only address is loopback, which Endpoints may not hold; pods reach the
             # API server through KUBERNETES_SERVICE_HOST, which the kubelet sets to it.
             "--endpoint-reconciler-type=none",
+            # Webhooks and the service proxy go to a Service's endpoints (pod addresses),
+            # as there is no kube-proxy to carry cluster IPs.
+            "--enable-aggregator-routing=true",
             # Request-header authentication, as kubeadm configures it for aggregated APIs.
             f"--requestheader-client-ca-file={p}/ca.crt",
             "--requestheader-allowed-names=front-proxy-client",
@@ -408,6 +411,7 @@ def up(layout: Layout) -> None:
                 f"--api-server-host={HOST}",
                 f"--api-server-port={layout.apiserver_port}",
                 f"--kube-version={VERSIONS['KUBE_VERSION']}",
+                f"--pod-cidr={layout.pod_cidr(node)}",
             ],
             env={
                 "PYTHONPATH": os.pathsep.join(

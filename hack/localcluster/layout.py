@@ -92,5 +92,9 @@ class Layout:
     def kubelet_control_port(self, node: str) -> int:
         return self.kubelet_control_base_port + self.node_names().index(node)
 
+    def pod_cidr(self, node: str) -> str:
+        """Addresses for the node's serving pods (see ``kubelet.network``)."""
+        return f"10.244.{self.node_names().index(node) + 1}.0/24"
+
     def user_kubeconfig(self, user: str) -> Path:
         return self.users / f"{user}.kubeconfig"

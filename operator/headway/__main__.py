@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,14 +17,35 @@ def main(argv: list[str] | None = None) -> int:
     crds.add_argument("directory", type=Path)
     install = commands.add_parser("install-crds", help="apply the CRDs and wait until established")
     install.add_argument("--kubeconfig", default=None)
+    test = commands.add_parser("selftest", help="run one tiny Execution to success (helm test)")
+    test.add_argument("--namespace", required=True)
+    test.add_argument("--name", default="headway-selftest")
+    test.add_argument("--image", default="busybox:1.37")
+    test.add_argument("--command-json", default='["true"]', help="the task's command, JSON")
+    test.add_argument("--timeout", type=float, default=180)
+    test.add_argument("--kubeconfig", default=None)
     op = commands.add_parser("operator", help="run the operator in the foreground")
     op.add_argument(
         "--namespace", action="append", default=[], help="watch only these (default: all)"
     )
-    op.add_argument("--webhook-port", type=int, default=None, help="serve admission webhooks here")
-    op.add_argument("--webhook-host", default="127.0.0.1", help="where the API server reaches them")
-    op.add_argument("--webhook-cert-dir", type=Path, default=None, help="ca.crt, tls.crt, tls.key")
     op.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, in-cluster, ~/.kube")
+    hooks = op.add_argument_group("admission webhooks")
+    hooks.add_argument("--webhook-port", type=int, default=None, help="serve webhooks here")
+    hooks.add_argument(
+        "--webhook-host", default="127.0.0.1", help="(local) the API server's way in"
+    )
+    hooks.add_argument("--webhook-cert-dir", type=Path, default=None, help="(local) certificates")
+    hooks.add_argument("--webhook-bind", default="0.0.0.0", help="(cluster) address to listen on")
+    hooks.add_argument("--webhook-service", default=None, help="(cluster) the webhook Service")
+    hooks.add_argument("--webhook-configuration", default=None, help="(cluster) its configs")
+    hooks.add_argument("--webhook-tls-secret", default=None, help="(cluster) TLS Secret")
+    hooks.add_argument("--audit-secret", default=None, help="(cluster) audit key Secret")
+    hooks.add_argument("--cert-manager", action="store_true", help="(cluster) TLS by cert-manager")
+    ha = op.add_argument_group("leader election and metrics")
+    ha.add_argument("--leader-election-lease", default=None, help="Lease name; off if unset")
+    ha.add_argument("--lease-duration", type=int, default=15, help="seconds")
+    ha.add_argument("--metrics-port", type=int, default=None, help="/metrics /healthz /readyz")
+    ha.add_argument("--metrics-bind", default="0.0.0.0")
     args = parser.parse_args(argv)
     if args.command == "crds":
         from headway.models.crd import write_all
@@ -35,15 +59,57 @@ def main(argv: list[str] | None = None) -> int:
 
         install_crds(Kube(args.kubeconfig))
         return 0
+    if args.command == "selftest":
+        import json
+
+        from headway.shell.kube import Kube
+        from headway.shell.selftest import selftest
+
+        command = json.loads(args.command_json)
+        kube = Kube(args.kubeconfig)
+        return selftest(kube, args.namespace, args.name, args.image, command, args.timeout)
     from headway.handlers.main import run
 
-    return run(
-        namespaces=args.namespace,
-        webhook_port=args.webhook_port,
-        webhook_host=args.webhook_host,
-        webhook_dir=args.webhook_cert_dir,
-        kubeconfig=args.kubeconfig,
-    )
+    return run(operator_options(args))
+
+
+def operator_options(args: argparse.Namespace) -> Any:
+    """The operator's options from its command line and the pod's environment."""
+    from headway.handlers.admission import InCluster, Webhooks
+    from headway.handlers.leader import Election
+    from headway.handlers.main import Options
+
+    namespace = os.environ.get("POD_NAMESPACE") or _own_namespace()
+    webhooks = None
+    if args.webhook_port is not None:
+        cluster = None
+        if args.webhook_service:
+            cluster = InCluster(
+                namespace=namespace,
+                service=args.webhook_service,
+                tls_secret=args.webhook_tls_secret or f"{args.webhook_service}-tls",
+                audit_secret=args.audit_secret or f"{args.webhook_service}-audit",
+                configuration=args.webhook_configuration or args.webhook_service,
+                cert_manager=args.cert_manager,
+                bind=args.webhook_bind,
+            )
+        webhooks = Webhooks(args.webhook_port, args.webhook_host, args.webhook_cert_dir, cluster)
+    election = None
+    if args.leader_election_lease:
+        identity = os.environ.get("POD_NAME") or socket.gethostname()
+        election = Election(namespace, args.leader_election_lease, identity, args.lease_duration)
+    metrics = (args.metrics_bind, args.metrics_port) if args.metrics_port is not None else None
+    return Options(args.namespace, args.kubeconfig, webhooks, election, metrics)
+
+
+def _own_namespace() -> str:
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    return path.read_text().strip() if path.exists() else "default"
+
+
+def entry() -> None:
+    """The ``headway`` console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

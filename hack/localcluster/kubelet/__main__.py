@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--memory", default="16Gi")
     parser.add_argument("--pods", default="110")
     parser.add_argument("--kube-version", default="v1.36.3")
+    parser.add_argument("--pod-cidr", default="10.244.0.0/24", help="addresses of serving pods")
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -48,6 +49,7 @@ def main() -> None:
             "ephemeral-storage": "100Gi",
         },
         kube_version=args.kube_version,
+        pod_cidr=args.pod_cidr,
     )
     serve(kubelet, args.port, args.control_port, args.tls_cert, args.tls_key, args.client_ca)
     kubelet.register()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from headway.shell.kube import Kube, KubeError, path_of
+from localcluster.kubelet.network import PodNetwork
 from localcluster.kubelet.status import HOST_IP, timestamp
 from localcluster.kubelet.worker import PodWorker
 
@@ -48,8 +49,11 @@ class Kubelet:
         api_port: int,
         capacity: dict[str, str],
         kube_version: str,
+        pod_cidr: str = "10.244.0.0/24",
     ) -> None:
         self.node = node
+        self.network = PodNetwork(pod_cidr)
+        self.network.reset()
         self.state_dir = state_dir
         self.port = port
         self.api_host = api_host

@@ -27,6 +27,11 @@ class ContainerState:
     last_terminated: JSON | None = None
     restart_count: int = 0
     container_id: str | None = None
+    probed_ready: bool | None = None  # the readiness probe's verdict; None: no probe
+
+    @property
+    def ready(self) -> bool:
+        return self.running_since is not None and self.probed_ready is not False
 
     def wait(self, reason: str, message: str = "") -> None:
         self.waiting, self.running_since, self.terminated = (reason, message), None, None
@@ -71,7 +76,7 @@ class ContainerState:
             "imageID": f"headway-local://{self.image}",
             "state": state,
             "lastState": {"terminated": self.last_terminated} if self.last_terminated else {},
-            "ready": self.running_since is not None,
+            "ready": self.ready,
             "started": self.running_since is not None,
             "restartCount": self.restart_count,
         }
@@ -92,6 +97,7 @@ class PodState:
     reason: str | None = None  # pod-level, e.g. DeadlineExceeded
     message: str | None = None
     forced_phase: str | None = None  # e.g. Failed after a deadline or a lost container
+    pod_ip: str = HOST_IP
 
     def phase(self) -> str:
         if self.forced_phase:
@@ -133,7 +139,7 @@ def pod_status(state: PodState, previous: JSON, now: datetime.datetime) -> JSON:
     phase = state.phase()
     terminal = phase in ("Succeeded", "Failed")
     initialized = all(c.succeeded for c in state.init)
-    unready = [c.name for c in state.main if not c.running_since]
+    unready = [c.name for c in state.main if not c.ready]
     ready = not unready and not terminal
     ready_reason = "PodCompleted" if terminal else ("" if ready else "ContainersNotReady")
     ready_message = (
@@ -165,8 +171,8 @@ def pod_status(state: PodState, previous: JSON, now: datetime.datetime) -> JSON:
         "conditions": kept + conditions,
         "hostIP": HOST_IP,
         "hostIPs": [{"ip": HOST_IP}],
-        "podIP": HOST_IP,
-        "podIPs": [{"ip": HOST_IP}],
+        "podIP": state.pod_ip,
+        "podIPs": [{"ip": state.pod_ip}],
         "startTime": state.start_time,
         "containerStatuses": [c.to_status() for c in state.main],
         "reason": state.reason,

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headway.shell.kube import KubeError, path_of
-from localcluster.kubelet import podenv, runtime
+from localcluster.kubelet import network, podenv, runtime
+from localcluster.kubelet.probes import Prober, check
 from localcluster.kubelet.status import ContainerState, PodState, pod_status, timestamp
 from localcluster.kubelet.volumes import VolumeError, Volumes, read_source
 
@@ -58,6 +59,7 @@ class PodWorker(threading.Thread):
             restart_policy=spec.get("restartPolicy", "Always"),
         )
         self._lock = threading.Lock()
+        self.probers: dict[str, Prober] = {}
         self._last_status: JSON | None = None
         self._unreported = False  # the last status report failed for a passing reason
 
@@ -116,6 +118,8 @@ class PodWorker(threading.Thread):
         self.state.start_time = timestamp(_now())
         self._report()
         self._setup_volumes()
+        if network.serves(self.pod):
+            self.state.pod_ip = self.kubelet.network.allocate()
         self.state.sandbox_ready = True
         self._pull_images()
         for container, state in zip(
@@ -181,9 +185,13 @@ class PodWorker(threading.Thread):
     def _start(self, container: JSON, state: ContainerState) -> runtime.Process | None:
         """Start ``container``; None (and a waiting reason) when its config cannot be resolved."""
         base = podenv.image_environment(self.pod, self.kubelet.api_host, self.kubelet.api_port)
+        # The downward API sees the address given to this pod, reported or not yet.
+        ip = self.state.pod_ip
+        pod = {**self.pod, "status": {**(self.pod.get("status") or {}), "podIP": ip}}
+        pod["status"]["podIPs"] = [{"ip": ip}]
         try:
             env = podenv.build(
-                self.pod, container, base, lambda k, ns, n: read_source(self.kubelet.kube, k, ns, n)
+                pod, container, base, lambda k, ns, n: read_source(self.kubelet.kube, k, ns, n)
             )
         except (podenv.EnvError, KubeError) as error:
             state.wait("CreateContainerConfigError", str(error))
@@ -215,6 +223,10 @@ class PodWorker(threading.Thread):
         )
         self.processes[container["name"]] = process
         state.run(container_id, timestamp(_now()))
+        probe = container.get("readinessProbe")
+        if probe and container in self.pod["spec"]["containers"]:
+            self.probers[container["name"]] = Prober(probe)
+            state.probed_ready = False
         return process
 
     def _finish(
@@ -279,6 +291,7 @@ class PodWorker(threading.Thread):
                 return
             self._sleep(POLL)
             self._enforce_deadline()
+            self._probe(pending)
             for name, (container, state) in pending.items():
                 process = self.processes.get(name)
                 code = process.exit_code() if process and state.running_since else None
@@ -289,6 +302,17 @@ class PodWorker(threading.Thread):
                 if policy == "Always" or (policy == "OnFailure" and code != 0):
                     delay = min(RESTART_BACKOFF[0] * 2**state.restart_count, RESTART_BACKOFF[1])
                     restart_at[name] = time.monotonic() + delay
+
+    def _probe(self, containers: dict[str, tuple[JSON, ContainerState]]) -> None:
+        """Run the readiness probes that are due; a change is reported."""
+        now = time.monotonic()
+        for name, prober in self.probers.items():
+            container, state = containers[name]
+            if not state.running_since or not prober.due(now):
+                continue
+            if prober.record(check(prober.probe, container, self.state.pod_ip), now):
+                state.probed_ready = prober.ready
+                self._report()
 
     def _backoff(self, state: ContainerState) -> None:
         delay = min(RESTART_BACKOFF[0] * 2**state.restart_count, RESTART_BACKOFF[1])
@@ -344,6 +368,7 @@ class PodWorker(threading.Thread):
         if self.kubelet.stopping.is_set():
             grace = min(grace, 2.0)
         self._stop_processes(grace=0 if self.gone.is_set() else grace)
+        self.kubelet.network.release(self.state.pod_ip)
         if not self.gone.is_set() and not self.kubelet.stopping.is_set():
             if self.state.phase() not in ("Succeeded", "Failed"):
                 self.state.forced_phase = "Failed"

@@ -19,6 +19,7 @@ import asyncio
 import datetime
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +31,50 @@ from headway.handlers.parse import annotations_of, workflow_spec
 from headway.models.base import GROUP, VERSION
 from headway.models.workflow import WorkflowSpec
 from headway.shell import store
+from headway.shell import webhook_secret as secret
 from headway.shell.access import may_create_recoveryrequests
-from headway.shell.kube import KubeError
+from headway.shell.kube import Kube, KubeError
 from headway.shell.webhook_files import ensure_audit_key, ensure_certificates
 
 MANAGED_BY = "headway.dev"
 LABEL_EXECUTION = "headway.dev/execution"
 
 
-def register(port: int, host: str, directory: Path | None) -> Path:
-    """Serve the webhooks on ``port``; the API server reaches them at ``host``. Returns the
-    directory holding the certificates and the audit key."""
-    directory = directory or Path(tempfile.mkdtemp(prefix="headway-webhook-"))
+@dataclass(frozen=True)
+class InCluster:
+    """Webhooks as the chart installs them: its Service, its configurations (named
+    ``configuration``, validating and mutating), TLS and audit key in shared Secrets."""
+
+    namespace: str
+    service: str
+    tls_secret: str
+    audit_secret: str
+    configuration: str
+    cert_manager: bool = False
+    bind: str = "0.0.0.0"
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """Where the webhooks are served. Without ``in_cluster`` (local development) kopf
+    keeps the configurations itself, pointing at ``host:port``, certificates in
+    ``directory``."""
+
+    port: int
+    host: str = "127.0.0.1"
+    directory: Path | None = None
+    in_cluster: InCluster | None = None
+
+
+def register(kube: Kube, webhooks: Webhooks) -> bytes:
+    """Load or make the certificate and the audit key, and have kopf serve the webhooks
+    on ``webhooks.port``. Returns the audit key."""
+    if webhooks.in_cluster is not None:
+        return _register_in_cluster(kube, webhooks.port, webhooks.in_cluster)
+    directory = webhooks.directory or Path(tempfile.mkdtemp(prefix="headway-webhook-"))
+    host, port = webhooks.host, webhooks.port
     ca, cert, key = ensure_certificates(directory, host)
-    ensure_audit_key(directory)
+    audit_key = ensure_audit_key(directory)
 
     @kopf.on.startup()
     async def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -52,7 +83,32 @@ def register(port: int, host: str, directory: Path | None) -> Path:
         )
         settings.admission.managed = MANAGED_BY
 
-    return directory
+    return audit_key
+
+
+def _register_in_cluster(kube: Kube, port: int, cluster: InCluster) -> bytes:
+    service = f"{cluster.service}.{cluster.namespace}"
+    names = (f"{service}.svc", service, f"{service}.svc.cluster.local")
+    if cluster.cert_manager:
+        tls = secret.read_tls(kube, cluster.namespace, cluster.tls_secret, wait_seconds=300)
+    else:
+        tls = secret.ensure_tls(kube, cluster.namespace, cluster.tls_secret, names)
+        configurations = [
+            ("validatingwebhookconfigurations", cluster.configuration),
+            ("mutatingwebhookconfigurations", cluster.configuration),
+        ]
+        secret.inject_ca_bundle(kube, configurations, tls["ca.crt"])
+    audit_key = secret.ensure_audit_key(kube, cluster.namespace, cluster.audit_secret)
+    cert, key = secret.write_files(tls, Path(tempfile.mkdtemp(prefix="headway-webhook-")))
+
+    @kopf.on.startup()
+    async def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.admission.server = kopf.WebhookServer(
+            addr=cluster.bind, port=port, certfile=str(cert), pkeyfile=str(key)
+        )
+        settings.admission.managed = None  # the chart owns the configurations
+
+    return audit_key
 
 
 def _refuse(kind: str, problems: list[str]) -> None:
@@ -62,13 +118,25 @@ def _refuse(kind: str, problems: list[str]) -> None:
 
 
 @kopf.on.validate(
-    GROUP, VERSION, "workflows", operations=["CREATE", "UPDATE"], ignore_failures=True
+    GROUP,
+    VERSION,
+    "workflows",
+    operations=["CREATE", "UPDATE"],
+    ignore_failures=True,
+    id="validate-workflow",
 )
 async def validate_workflow(body: kopf.Body, **_: Any) -> None:
     _refuse("Workflow", workflow_verdict(body.get("spec")))
 
 
-@kopf.on.validate(GROUP, VERSION, "executions", operations=["CREATE"], ignore_failures=True)
+@kopf.on.validate(
+    GROUP,
+    VERSION,
+    "executions",
+    operations=["CREATE"],
+    ignore_failures=True,
+    id="validate-execution",
+)
 async def validate_execution(
     body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -87,7 +155,14 @@ async def validate_execution(
     _refuse("Execution", execution_verdict(spec, referenced))
 
 
-@kopf.on.validate(GROUP, VERSION, "recoveryrequests", operations=["CREATE"], ignore_failures=True)
+@kopf.on.validate(
+    GROUP,
+    VERSION,
+    "recoveryrequests",
+    operations=["CREATE"],
+    ignore_failures=True,
+    id="validate-request",
+)
 async def validate_request(body: kopf.Body, **_: Any) -> None:
     _refuse("RecoveryRequest", request_verdict(body.get("spec")))
 

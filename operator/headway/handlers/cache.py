@@ -28,6 +28,8 @@ class Index(Protocol):
 
     def get(self, key: Any, default: Any = None) -> Any: ...
 
+    def values(self) -> Iterable[Any]: ...
+
 
 def newer(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The later of two versions of an object (resourceVersions compare as numbers when
@@ -117,6 +119,12 @@ class Cache:
     def forget(self, key: Key, uid: str) -> None:
         self.written.pop(key, None)
         self.expected.pop(uid, None)
+
+    def all_executions(self) -> list[Mapping[str, Any]]:
+        """Every Execution the cache holds (read on the event loop, never from a thread)."""
+        if self.executions is None:
+            return []
+        return [e for store in list(self.executions.values()) for e in store]
 
     def waiting_for(self, namespace: str, workflow: str) -> list[Key]:
         return [(str(k[0]), str(k[1])) for k in _all(self.waiting, (namespace, workflow))]

@@ -16,7 +16,6 @@ import datetime
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import kopf
@@ -25,7 +24,9 @@ from headway.core.actions import Emit
 from headway.core.render import LABEL_EXECUTION_UID
 from headway.handlers import admission
 from headway.handlers.cache import Cache
+from headway.handlers.leader import Election, lead
 from headway.handlers.memory import Memory
+from headway.handlers.metrics import Health, Metrics, serve
 from headway.handlers.queue import WorkQueue
 from headway.handlers.reconcile import (
     post_events,
@@ -37,8 +38,8 @@ from headway.handlers.reconcile import (
 )
 from headway.models.base import GROUP, VERSION
 from headway.shell import store
-from headway.shell.kube import Kube
-from headway.shell.webhook_files import read_audit_key
+from headway.shell.kube import Kube, KubeError
+from headway.shell.lease import LeaseClient
 
 Key = tuple[str, str]  # namespace, name
 JSON = dict[str, Any]
@@ -57,9 +58,25 @@ class Operator:
     memory: Memory = field(default_factory=Memory)
     queue: WorkQueue[Key] = field(init=False)
     events: asyncio.Queue[tuple[JSON, list[Emit]]] = field(default_factory=asyncio.Queue)
+    metrics: Metrics = field(init=False)
+    health: Health = field(default_factory=lambda: Health(needs_webhook=False))
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue(self.process)
+        self.metrics = Metrics(self.cache.all_executions)
+        self.metrics.queue_depth.set_function(self.queue.depth)
+        self.queue.on_start = self.metrics.queue_latency.observe
+
+    def lead(self) -> None:
+        """This replica reconciles from now on: everything it knows, once."""
+        self.metrics.leader.set(1)
+        for key in list(self.keys.values()):
+            self.queue.add(key)
+        self.queue.open.set()
+
+    @property
+    def leading(self) -> bool:
+        return self.queue.open.is_set()
 
     async def process(self, key: Key) -> datetime.datetime | None:
         """Snapshot the caches here, on the loop; decide and write in a worker thread;
@@ -67,9 +84,11 @@ class Operator:
         snapshot = self.cache.snapshot(key)
         if snapshot is None:
             return None
-        outcome = await asyncio.to_thread(
-            reconcile_execution, self.kube, snapshot, self.audit_key, self.memory
-        )
+        with self.metrics.reconcile_seconds.time():
+            outcome = await asyncio.to_thread(
+                reconcile_execution, self.kube, snapshot, self.audit_key, self.memory
+            )
+        self.metrics.count(outcome.tally)
         self.cache.wrote(key, outcome.written, outcome.created)
         if outcome.events:
             self.events.put_nowait((outcome.written or snapshot.execution, outcome.events))
@@ -105,6 +124,8 @@ def of(memo: Any) -> Operator:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
+    # Headway's resources are known: no watch on CRDs (and no permission asked for it).
+    settings.scanning.disabled = True
     settings.posting.level = logging.WARNING  # our own Events say what happened
     settings.watching.server_timeout = 300
     settings.persistence.diffbase_storage = NoDiffBase()
@@ -170,6 +191,8 @@ def _operator(memo: Any, indexes: Mapping[str, Any]) -> Operator:
     operator = of(memo)
     if operator.cache.executions is None:
         operator.cache.bind(**{k: indexes[k] for k in INDEXES})
+    # kopf holds every handler back until every index holds its kind's initial listing.
+    operator.health.synced.set()
     return operator
 
 
@@ -231,7 +254,7 @@ async def on_workflow(
     **kwargs: Any,
 ) -> None:
     operator = _operator(memo, kwargs)
-    if type != "DELETED":
+    if type != "DELETED" and operator.leading:
         await asyncio.to_thread(reconcile_workflow, operator.kube, dict(body))
     for key in operator.cache.waiting_for(namespace or "", name):  # only those waiting for it
         operator.queue.add(key)
@@ -243,8 +266,8 @@ async def on_recovery_request(type: str, body: kopf.Body, memo: kopf.Memo, **kwa
         return
     operator = _operator(memo, kwargs)
     key = request_target(body)
-    if key is None:
-        return
+    if key is None or not operator.leading:
+        return  # the leader looks at it (and at every request again when it takes over)
     if operator.cache.execution(key) is None:
         # The Execution's own event may not have reached its index yet: ask, then reject.
         found = await asyncio.to_thread(store.get_execution, operator.kube, *key)
@@ -254,43 +277,86 @@ async def on_recovery_request(type: str, body: kopf.Body, memo: kopf.Memo, **kwa
     operator.queue.add(key)
 
 
-async def _main(operator: Operator, namespaces: list[str]) -> None:
+@dataclass(frozen=True)
+class Options:
+    """How this operator process runs (``headway operator --help`` explains each)."""
+
+    namespaces: list[str] = field(default_factory=list)
+    kubeconfig: str | None = None
+    webhooks: admission.Webhooks | None = None
+    election: Election | None = None
+    metrics_address: tuple[str, int] | None = None
+
+
+async def _main(operator: Operator, options: Options) -> None:
+    stop = asyncio.Event()
+    if options.election is not None:
+        operator.queue.open.clear()
+    else:
+        operator.lead()
     workers = [
         asyncio.create_task(operator.queue.run()),
         asyncio.create_task(operator.post_events()),
+        asyncio.create_task(_check_empty(operator, options.namespaces)),
     ]
+    client = None
+    if options.election is not None:
+        election = options.election
+        client = LeaseClient(
+            operator.kube, election.namespace, election.lease, election.identity,
+            election.duration_seconds,
+        )  # fmt: skip
+        workers.append(asyncio.create_task(lead(client, election, operator.lead, stop.set)))
+    runner = None
+    if options.metrics_address is not None:
+        runner = await serve(operator.metrics, operator.health, *options.metrics_address)
     try:
         await kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=namespaces,
+            clusterwide=not options.namespaces,
+            namespaces=options.namespaces,
             standalone=True,
             memo=kopf.Memo(operator=operator),
+            stop_flag=stop,
         )
     finally:
         for worker in workers:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        if runner is not None:
+            await runner.cleanup()
+        if client is not None and not stop.is_set():
+            await asyncio.to_thread(client.release)
+    if stop.is_set():
+        raise SystemExit("stopped: the leader lease was lost")
 
 
-def run(
-    namespaces: list[str],
-    webhook_port: int | None,
-    webhook_host: str,
-    webhook_dir: Path | None = None,
-    kubeconfig: str | None = None,
-) -> int:
+async def _check_empty(operator: Operator, namespaces: list[str]) -> None:
+    """With nothing to watch there is no event to show the caches are filled: ask once."""
+    try:
+        empty = await asyncio.to_thread(
+            store.nothing_to_watch, operator.kube, namespaces, LABEL_EXECUTION_UID
+        )
+    except KubeError as error:
+        log.warning("could not check for watched objects: %s", error)
+        return
+    if empty:
+        operator.health.synced.set()
+
+
+def run(options: Options) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # kopf logs every handler call at INFO: thousands a minute on a busy cluster.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    operator = Operator(Kube(kubeconfig))
-    if webhook_port is not None:
-        directory = admission.register(webhook_port, webhook_host, webhook_dir)
-        operator.audit_key = read_audit_key(directory)
-    asyncio.run(_main(operator, namespaces))
+    operator = Operator(Kube(options.kubeconfig))
+    if options.webhooks is not None:
+        operator.health = Health(needs_webhook=True)
+        operator.audit_key = admission.register(operator.kube, options.webhooks)
+        operator.health.webhook_ready.set()
+    asyncio.run(_main(operator, options))
     return 0
 
 
-__all__ = ["Operator", "run"]
+__all__ = ["Operator", "Options", "run"]

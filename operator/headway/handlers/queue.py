@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -34,11 +35,20 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._failures: dict[K, int] = {}
         self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._added: dict[K, float] = {}  # key -> when it was first added, for the latency
+        self.on_start: Callable[[float], None] = lambda latency: None
+        # Cleared: workers take nothing (a replica that does not lead); keys still gather.
+        self.open = asyncio.Event()
+        self.open.set()
+
+    def depth(self) -> int:
+        return len(self._dirty)
 
     def add(self, key: K) -> None:
         if key in self._dirty:
             return
         self._dirty.add(key)
+        self._added.setdefault(key, time.monotonic())
         if key not in self._processing:
             self._queue.put_nowait(key)
 
@@ -66,7 +76,11 @@ class WorkQueue(Generic[K]):
     async def _work(self) -> None:
         while True:
             key = await self._queue.get()
+            await self.open.wait()
             self._dirty.discard(key)
+            added = self._added.pop(key, None)
+            if added is not None:
+                self.on_start(time.monotonic() - added)
             self._processing.add(key)
             try:
                 wake = await self._process(key)

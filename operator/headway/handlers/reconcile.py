@@ -15,6 +15,7 @@ from headway.core.decide import Decision, View, decide
 from headway.core.plan import Launches
 from headway.core.requests import RequestUpdate
 from headway.core.start import workflow_status
+from headway.core.tally import Tally, tally
 from headway.handlers import parse
 from headway.handlers.cache import Snapshot
 from headway.handlers.memory import Kept, Memory, wire_status
@@ -43,6 +44,7 @@ class Outcome:
     written: JSON | None = None
     created: list[JSON] = field(default_factory=list)
     events: list[Emit] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)  # of the pass whose status was written
 
 
 def reconcile_execution(
@@ -147,7 +149,7 @@ def _reconcile_once(
     if written is not None:
         memory.wrote(view.uid, written["metadata"]["resourceVersion"], decision.status, status)
     write_requests(kube, snapshot.requests, decision.requests)
-    return Outcome(decision.wake_at, written, events=decision.events)
+    return Outcome(decision.wake_at, written, events=decision.events, tally=tally(view, decision))
 
 
 def request_status(update: RequestUpdate) -> JSON:

@@ -205,3 +205,23 @@ def replace_request_status(kube: Kube, obj: JSON, status: JSON) -> None:
     except KubeError as error:
         if error.status != 404:
             raise
+
+
+def nothing_to_watch(kube: Kube, namespaces: list[str], label: str) -> bool:
+    """True when no object the operator watches exists (each kind listed with limit=1):
+    then empty caches are the initial state, with no event to show they are filled."""
+    kinds = [
+        (API_VERSION, "workflows", None),
+        (API_VERSION, "executions", None),
+        (API_VERSION, "recoveryrequests", None),
+        ("batch/v1", "jobs", label),
+        ("v1", "pods", label),
+    ]
+    for namespace in namespaces or [""]:
+        for api_version, plural, selector in kinds:
+            query: dict[str, Any] = {"limit": 1}
+            if selector:
+                query["labelSelector"] = selector
+            if kube.get(path_of(api_version, plural, namespace), **query).get("items"):
+                return False
+    return True
