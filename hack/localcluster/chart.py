@@ -55,11 +55,12 @@ def install(
     release: str = RELEASE,
     namespace: str = NAMESPACE,
     wait_seconds: int = 300,
+    local: bool = True,
 ) -> str:
     """``helm upgrade --install`` and wait until the operator's pods are Ready. CRDs
     applied before by ``headway install-crds`` are adopted into the release."""
     adopt_crds(kubeconfig, release, namespace)
-    merged = local_values()
+    merged = local_values() if local else {}
     for key, value in (values or {}).items():
         merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
     return helm(

@@ -14,7 +14,7 @@ import pytest
 
 from headway.shell import store
 from headway.shell.kube import path_of
-from localcluster.operator import OperatorProcess
+from localcluster.chart_operator import ChartOperator
 from support import (
     OUT,
     WF,
@@ -34,7 +34,7 @@ JSON = dict[str, Any]
 
 
 def test_a_status_field_cleared_by_the_operator_is_cleared_in_the_api_server(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     create(
         cluster.kube,
@@ -86,7 +86,7 @@ def test_a_status_field_cleared_by_the_operator_is_cleared_in_the_api_server(
 
 
 def test_a_job_the_api_server_refuses_fails_its_task_and_the_other_branch_finishes(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     start(
         cluster,
@@ -112,7 +112,7 @@ def test_a_job_the_api_server_refuses_fails_its_task_and_the_other_branch_finish
 
 
 def test_a_job_with_the_attempts_name_that_is_not_ours_is_never_adopted(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     foreign = cluster.kube.create(
         path_of("batch/v1", "jobs", namespace),
@@ -151,7 +151,7 @@ def test_a_job_with_the_attempts_name_that_is_not_ours_is_never_adopted(
 
 
 def test_outputs_whose_pod_vanished_are_a_stall_never_an_empty_success(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     start(
         cluster,
@@ -209,7 +209,7 @@ def assert_one_job_per_task(cluster: Cluster, namespace: str, name: str) -> None
 
 
 def test_the_api_server_restarting_mid_run_loses_and_repeats_nothing(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     start(cluster, namespace, "outage", chain_of("outage", 5))
     wait_for(
@@ -243,7 +243,7 @@ def random_dag(rng: random.Random, size: int) -> list[JSON]:
 
 
 def test_operator_killed_at_random_moments_launches_nothing_twice_and_loses_nothing(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     seed = int(time.time())
     rng = random.Random(seed)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from headway.shell.kube import KubeError, path_of
-from localcluster.operator import OperatorProcess
+from localcluster.chart_operator import ChartOperator
 from support import (
     Cluster,
     apply_example,
@@ -51,8 +51,11 @@ def time_of(value: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+ADMISSION = "/apis/admissionregistration.k8s.io/v1"
+
+
 def test_etl_example_passes_outputs_downstream(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "etl")
 
@@ -85,7 +88,7 @@ def test_etl_example_passes_outputs_downstream(
 
 
 def test_diamond_runs_its_middle_tasks_in_parallel(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "diamond")
 
@@ -105,7 +108,7 @@ def test_diamond_runs_its_middle_tasks_in_parallel(
 
 
 def test_retries_with_growing_delays_then_fails_while_independent_branch_finishes(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     create(
         cluster.kube,
@@ -171,7 +174,7 @@ def test_retries_with_growing_delays_then_fails_while_independent_branch_finishe
 )
 def test_bad_outputs_fail_the_attempt_with_a_reason(
     cluster: Cluster,
-    operator: OperatorProcess,
+    operator: ChartOperator,
     namespace: str,
     script: str,
     reason: str,
@@ -189,7 +192,7 @@ def test_bad_outputs_fail_the_attempt_with_a_reason(
 
 
 def test_operator_killed_while_tasks_run_and_while_a_job_completes(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     step = 'sleep 3; echo "{\\"t\\": \\"$HEADWAY_TASK\\"}" > "$HEADWAY_OUTPUTS_FILE"'
     create(
@@ -261,7 +264,7 @@ INVALID_WORKFLOWS = [
 )
 def test_invalid_workflow_is_refused_naming_the_problem(
     cluster: Cluster,
-    operator: OperatorProcess,
+    operator: ChartOperator,
     namespace: str,
     name: str,
     tasks: list[JSON],
@@ -285,7 +288,7 @@ def test_invalid_workflow_is_refused_naming_the_problem(
 
 
 def test_execution_with_unknown_parameter_is_refused(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     create(
         cluster.kube,
@@ -299,9 +302,9 @@ def test_execution_with_unknown_parameter_is_refused(
 
 
 def test_without_the_webhook_an_invalid_workflow_is_marked_and_never_run(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
-    webhooks = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/headway.dev"
+    webhooks = f"{ADMISSION}/validatingwebhookconfigurations/{operator.configuration}"
     cluster.kube.delete(webhooks)
     try:
         wait_for(lambda: cluster.kube.find(webhooks) is None, "the webhook configuration to go")
@@ -339,12 +342,11 @@ def test_without_the_webhook_an_invalid_workflow_is_marked_and_never_run(
         assert execution(cluster.kube, namespace, "loop-1")["status"]["phase"] == "Pending"
         assert jobs_of(cluster.kube, namespace, "loop-1") == []
     finally:
-        operator.stop()
-        operator.start()  # re-registers the webhooks
+        operator.start()  # the chart's configuration again (and its CA from the operator)
 
 
 def test_kubectl_get_executions_shows_phase_and_progress(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "diamond")
     wait_phase(cluster.kube, namespace, "diamond-1", "Succeeded")
@@ -370,7 +372,7 @@ def test_kubectl_get_executions_shows_phase_and_progress(
 
 
 def test_deleting_an_execution_deletes_its_jobs(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "diamond")
     wait_phase(cluster.kube, namespace, "diamond-1", "Succeeded")
@@ -385,7 +387,7 @@ def test_deleting_an_execution_deletes_its_jobs(
 
 
 def test_retry_example_fails_once_then_succeeds(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "retry")
 

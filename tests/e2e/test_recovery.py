@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from headway.shell.kube import KubeError, path_of
-from localcluster.operator import OperatorProcess
+from localcluster.chart_operator import ChartOperator
 from support import (
     ANNOTATOR,
     OUT,
@@ -43,7 +43,7 @@ JSON = dict[str, Any]
 
 
 def test_recover_annotation_reruns_the_failed_task_and_successors_only(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failed = failing_run(
         cluster,
@@ -98,7 +98,7 @@ def test_recover_annotation_reruns_the_failed_task_and_successors_only(
 
 
 def test_flow_request_on_a_failed_diamond_branch_reruns_that_branch_and_the_join(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(
         cluster,
@@ -129,7 +129,7 @@ def test_flow_request_on_a_failed_diamond_branch_reruns_that_branch_and_the_join
 
 @pytest.mark.parametrize("update_phase", [False, True])
 def test_step_reruns_only_the_named_task(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, update_phase: bool
+    cluster: Cluster, operator: ChartOperator, namespace: str, update_phase: bool
 ) -> None:
     failing_run(
         cluster,
@@ -176,7 +176,7 @@ def test_step_reruns_only_the_named_task(
 
 
 def test_provide_outputs_unblocks_a_blocked_task_and_the_flow_continues(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     start(
         cluster,
@@ -242,7 +242,7 @@ def test_provide_outputs_unblocks_a_blocked_task_and_the_flow_continues(
 
 
 def test_provide_outputs_on_a_running_task_is_rejected(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     start(cluster, namespace, "busy", [{"name": "slow", "command": ["sleep", "600"]}])
     wait_for(lambda: "busy-1-slow-1" in job_uids(cluster, namespace, "busy-1"), "slow to start")
@@ -280,7 +280,7 @@ def test_provide_outputs_on_a_running_task_is_rejected(
     ],
 )
 def test_requests_that_cannot_apply_are_rejected_with_a_reason(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, spec: JSON, message: str
+    cluster: Cluster, operator: ChartOperator, namespace: str, spec: JSON, message: str
 ) -> None:
     start(cluster, namespace, "ok", [{"name": "a", "command": emit("a")}])
     wait_phase(cluster.kube, namespace, "ok-1", "Succeeded")
@@ -295,7 +295,7 @@ def test_requests_that_cannot_apply_are_rejected_with_a_reason(
 
 
 def test_image_pull_failure_is_retried_five_times_then_blocked(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     start(
         cluster,
@@ -324,7 +324,7 @@ def test_image_pull_failure_is_retried_five_times_then_blocked(
 
 
 def test_pod_on_a_lost_node_is_replaced_automatically(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     if not cluster.local:
         pytest.fail(
@@ -367,7 +367,7 @@ def test_pod_on_a_lost_node_is_replaced_automatically(
 
 
 def test_a_request_is_applied_exactly_once_across_an_operator_kill(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(
         cluster,
@@ -408,7 +408,7 @@ def test_a_request_is_applied_exactly_once_across_an_operator_kill(
 
 
 def test_operator_killed_before_it_saw_a_request_applies_it_once_on_restart(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "late", [gated("a")])
     gate(cluster, namespace, "open")
@@ -427,7 +427,7 @@ def test_operator_killed_before_it_saw_a_request_applies_it_once_on_restart(
 
 
 def test_requested_by_is_the_authenticated_user_and_permission_is_enforced_both_ways(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "auth", [gated("a")])
     alice, bob = cluster.as_user("alice"), cluster.as_user("bob")
@@ -478,7 +478,7 @@ def test_requested_by_is_the_authenticated_user_and_permission_is_enforced_both_
 
 
 def test_rest_post_with_a_service_account_token_creates_an_audited_request(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     """The Kubernetes API is the REST API: plain HTTPS, a bearer token, JSON."""
     failing_run(cluster, namespace, "rest", [gated("a")])
@@ -521,7 +521,7 @@ def test_rest_post_with_a_service_account_token_creates_an_audited_request(
 
 
 def test_recovery_example_reruns_validate_and_publish_only(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     apply_example(cluster.kube, namespace, "recovery")
     failed = wait_phase(cluster.kube, namespace, "report-nightly", "Failed", "Succeeded")
@@ -542,7 +542,7 @@ def test_recovery_example_reruns_validate_and_publish_only(
 
 
 def test_while_the_operator_is_stopped_recoveries_are_refused_not_unaudited(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "down", [gated("a")])
     operator.stop()  # a clean stop: kopf removes its webhooks, except the persistent ones

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from headway.shell.kube import path_of
-from localcluster.operator import OperatorProcess
+from localcluster.chart_operator import ChartOperator
 from support import (
     OUT,
     WF,
@@ -72,7 +72,7 @@ def assert_clean_success(status: JSON, task: str) -> None:
 
 
 def test_step_that_fails_again_then_flow(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "seq", chain())
     request(cluster.kube, namespace, "step", "seq-1", mode="Step", task="b")
@@ -102,7 +102,7 @@ def test_step_that_fails_again_then_flow(
 
 
 def test_step_that_succeeds_then_flow_on_the_held_successor(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failed = failing_run(cluster, namespace, "seq", chain())
     first_finish = failed["status"]["finishedAt"]
@@ -124,7 +124,7 @@ def test_step_that_succeeds_then_flow_on_the_held_successor(
 
 
 def test_step_then_provide_outputs(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "seq", chain())
     request(cluster.kube, namespace, "step", "seq-1", mode="Step", task="b")
@@ -149,7 +149,7 @@ def test_step_then_provide_outputs(
 
 
 def test_the_recover_annotation_twice(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failed = failing_run(cluster, namespace, "seq", chain())
     annotate(cluster.kube, namespace, "seq-1", "first")
@@ -172,7 +172,7 @@ def test_the_recover_annotation_twice(
 
 
 def test_step_updating_the_phase_then_the_annotation_releases_the_held_successor(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "seq", chain())
     gate(cluster, namespace, "open")
@@ -191,7 +191,7 @@ def test_step_updating_the_phase_then_the_annotation_releases_the_held_successor
 
 
 def test_a_rerun_task_reports_exactly_its_new_outputs(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     shape = path_of("v1", "configmaps", namespace, "shape")
     cluster.kube.create(
@@ -228,7 +228,7 @@ def test_a_rerun_task_reports_exactly_its_new_outputs(
 
 
 def test_a_request_waits_pending_while_an_earlier_one_is_applied(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "seq", chain(sleep=4))
     gate(cluster, namespace, "open")
@@ -247,7 +247,7 @@ def test_a_request_waits_pending_while_an_earlier_one_is_applied(
 
 
 def test_a_requester_claimed_at_create_is_never_trusted(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     create(
         cluster.kube,
@@ -282,16 +282,17 @@ def test_a_requester_claimed_at_create_is_never_trusted(
     assert "mallory" not in str(history)
 
 
-MUTATING = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/headway.dev"
+ADMISSION = "/apis/admissionregistration.k8s.io/v1"
 
 
 def test_without_the_identity_webhook_a_claimed_requester_is_never_trusted(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+    cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "seq", chain())
-    cluster.kube.delete(MUTATING)
+    mutating = f"{ADMISSION}/mutatingwebhookconfigurations/{operator.configuration}"
+    cluster.kube.delete(mutating)
     try:
-        wait_for(lambda: cluster.kube.find(MUTATING) is None, "the mutating webhooks to go")
+        wait_for(lambda: cluster.kube.find(mutating) is None, "the mutating webhooks to go")
         cluster.kube.create(
             path_of(WF, "recoveryrequests", namespace),
             {
@@ -313,6 +314,5 @@ def test_without_the_identity_webhook_a_claimed_requester_is_never_trusted(
             "seq-1-b-1",
         ]
     finally:
-        operator.kill()
-        operator.start()  # registers the webhooks again
-    assert cluster.kube.find(MUTATING) is not None
+        operator.start()  # the chart's configuration again (and its CA from the operator)
+    assert cluster.kube.find(mutating) is not None

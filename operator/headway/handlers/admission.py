@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,17 @@ class Webhooks:
     in_cluster: InCluster | None = None
 
 
-def register(kube: Kube, webhooks: Webhooks) -> bytes:
+@dataclass(frozen=True)
+class Registered:
+    audit_key: bytes
+    # Puts the CA back into the chart's webhook configurations (an upgrade or a person
+    # may have replaced them); None when nobody needs to (kopf's or cert-manager's job).
+    keep_ca: Callable[[], None] | None = None
+
+
+def register(kube: Kube, webhooks: Webhooks) -> Registered:
     """Load or make the certificate and the audit key, and have kopf serve the webhooks
-    on ``webhooks.port``. Returns the audit key."""
+    on ``webhooks.port``."""
     if webhooks.in_cluster is not None:
         return _register_in_cluster(kube, webhooks.port, webhooks.in_cluster)
     directory = webhooks.directory or Path(tempfile.mkdtemp(prefix="headway-webhook-"))
@@ -83,12 +92,13 @@ def register(kube: Kube, webhooks: Webhooks) -> bytes:
         )
         settings.admission.managed = MANAGED_BY
 
-    return audit_key
+    return Registered(audit_key)
 
 
-def _register_in_cluster(kube: Kube, port: int, cluster: InCluster) -> bytes:
+def _register_in_cluster(kube: Kube, port: int, cluster: InCluster) -> Registered:
     service = f"{cluster.service}.{cluster.namespace}"
     names = (f"{service}.svc", service, f"{service}.svc.cluster.local")
+    keep_ca = None
     if cluster.cert_manager:
         tls = secret.read_tls(kube, cluster.namespace, cluster.tls_secret, wait_seconds=300)
     else:
@@ -97,7 +107,8 @@ def _register_in_cluster(kube: Kube, port: int, cluster: InCluster) -> bytes:
             ("validatingwebhookconfigurations", cluster.configuration),
             ("mutatingwebhookconfigurations", cluster.configuration),
         ]
-        secret.inject_ca_bundle(kube, configurations, tls["ca.crt"])
+        keep_ca = functools.partial(secret.inject_ca_bundle, kube, configurations, tls["ca.crt"])
+        keep_ca()
     audit_key = secret.ensure_audit_key(kube, cluster.namespace, cluster.audit_secret)
     cert, key = secret.write_files(tls, Path(tempfile.mkdtemp(prefix="headway-webhook-")))
 
@@ -108,7 +119,7 @@ def _register_in_cluster(kube: Kube, port: int, cluster: InCluster) -> bytes:
         )
         settings.admission.managed = None  # the chart owns the configurations
 
-    return audit_key
+    return Registered(audit_key, keep_ca)
 
 
 def _refuse(kind: str, problems: list[str]) -> None:

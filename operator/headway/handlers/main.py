@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,7 +288,9 @@ class Options:
     metrics_address: tuple[str, int] | None = None
 
 
-async def _main(operator: Operator, options: Options) -> None:
+async def _main(
+    operator: Operator, options: Options, keep_ca: Callable[[], None] | None = None
+) -> None:
     stop = asyncio.Event()
     if options.election is not None:
         operator.queue.open.clear()
@@ -299,6 +301,8 @@ async def _main(operator: Operator, options: Options) -> None:
         asyncio.create_task(operator.post_events()),
         asyncio.create_task(_check_empty(operator, options.namespaces)),
     ]
+    if keep_ca is not None:
+        workers.append(asyncio.create_task(_keep_ca(keep_ca)))
     client = None
     if options.election is not None:
         election = options.election
@@ -344,6 +348,20 @@ async def _check_empty(operator: Operator, namespaces: list[str]) -> None:
         operator.health.synced.set()
 
 
+async def _keep_ca(keep_ca: Callable[[], None]) -> None:
+    """The CA stays in the webhook configurations: a ``helm upgrade`` that recreates one,
+    or a person who edits it, is repaired within ``CA_CHECK_SECONDS``."""
+    while True:
+        await asyncio.sleep(CA_CHECK_SECONDS)
+        try:
+            await asyncio.to_thread(keep_ca)
+        except KubeError as error:
+            log.warning("could not check the webhooks' CA bundle: %s", error)
+
+
+CA_CHECK_SECONDS = 10.0
+
+
 def run(options: Options) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -351,11 +369,13 @@ def run(options: Options) -> int:
     # kopf logs every handler call at INFO: thousands a minute on a busy cluster.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     operator = Operator(Kube(options.kubeconfig))
+    keep_ca = None
     if options.webhooks is not None:
         operator.health = Health(needs_webhook=True)
-        operator.audit_key = admission.register(operator.kube, options.webhooks)
+        registered = admission.register(operator.kube, options.webhooks)
+        operator.audit_key, keep_ca = registered.audit_key, registered.keep_ca
         operator.health.webhook_ready.set()
-    asyncio.run(_main(operator, options))
+    asyncio.run(_main(operator, options, keep_ca))
     return 0
 
 
