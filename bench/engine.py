@@ -525,6 +525,7 @@ def main() -> int:
         ]
     finally:
         operator.stop()
+        operator.remove_webhooks()  # they fail closed: no Execution update may need them
         clean_up(admin)
     report(rows)
     return 0 if all(r.met is not False for r in rows) else 1

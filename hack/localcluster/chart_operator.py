@@ -16,6 +16,7 @@ from localcluster.faults import Faults, FaultsUnavailable
 JSON = dict[str, Any]
 SELECTOR = "app.kubernetes.io/name=headway,app.kubernetes.io/component=operator"
 ADMISSION = "admissionregistration.k8s.io/v1"
+LOCAL_PROCESS_WEBHOOKS = "headway.dev"  # kopf's name for the configurations it keeps
 
 
 class OperatorDown(RuntimeError):
@@ -53,7 +54,11 @@ class ChartOperator:
 
     def start(self, timeout: float = 300) -> None:
         """Install or upgrade the release and wait until its pods are Ready, the webhook
-        Service has their addresses and the CA is in the webhook configurations."""
+        Service has their addresses and the CA is in the webhook configurations. The
+        webhook configurations of an operator run as a local process (``make operator``,
+        the benchmark) go first: they point at a process that is gone."""
+        for plural in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
+            self.kube.delete(path_of(ADMISSION, plural, None, LOCAL_PROCESS_WEBHOOKS))
         try:
             chart.install(
                 self.kubeconfig,

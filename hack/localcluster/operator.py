@@ -82,6 +82,11 @@ class OperatorProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
+    def remove_webhooks(self) -> None:
+        """Its webhook configurations (kopf keeps them after it stops, failing closed)."""
+        for path in WEBHOOKS:
+            self.kube.delete(path)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
