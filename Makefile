@@ -70,6 +70,7 @@ WEBHOOK_PORT ?= 9443
 
 crds: $(STAMP)
 	$(PY) -m headway crds crds
+	$(PY) -m headway crds charts/headway/files/crds
 
 install-crds: $(STAMP)
 	$(PY) -m headway install-crds
