@@ -1,8 +1,10 @@
 """``make demo``: Headway's main job, end to end on the local cluster.
 
-Starts the local cluster and the operator, runs the ETL example to the end,
-shows each task's outputs, shows an invalid Workflow refused at admission, and
-leaves the cluster running for a look around with kubectl.
+Starts the local cluster, installs Headway with its Helm chart (two operator
+replicas in ``headway-system``), runs the ETL example to the end, shows each
+task's outputs, recovers a failed run without redoing finished work, shows an
+invalid Workflow refused at admission, and leaves the cluster and Headway running
+for a look around with kubectl.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from headway.shell.install import install_crds
 from headway.shell.kube import Kube, KubeError, path_of
-from localcluster import cluster
+from localcluster import chart, cluster
+from localcluster.chart_operator import ChartOperator
+from localcluster.faults import Faults
 from localcluster.layout import Layout
-from localcluster.operator import OperatorProcess
 
 NAMESPACE = "headway-demo"
 WF = "headway.dev/v1alpha1"
@@ -146,49 +148,53 @@ def main() -> int:
         cluster.up(layout)
     console.print(f"[green]✓[/] local cluster up, admin kubeconfig {layout.kubeconfig}")
     kube = Kube(layout.kubeconfig)
-    install_crds(kube)
-    operator = OperatorProcess(layout.kubeconfig, layout.logs / "operator.log", webhook_port=9443)
-    operator.start()
-    console.print(f"[green]✓[/] CRDs installed; operator running (log {operator.log_path})")
-    try:
-        fresh_namespace(kube)
-        examples = layout.root.parent / "examples"
-        apply_file(kube, examples / "etl.yaml")
-        done = wait_done(kube, "etl-2026-11-21")
-        show(done)
-        if done["status"]["phase"] != "Succeeded":
-            console.print("[red]the ETL execution did not succeed[/]")
-            return 1
-        if not recover_demo(kube, examples):
-            return 1
-        cyclic = {
-            "apiVersion": WF,
-            "kind": "Workflow",
-            "metadata": {"name": "cyclic"},
-            "spec": {
-                "taskDefaults": {"image": "busybox"},
-                "tasks": [
-                    {"name": "a", "dependencies": ["b"], "command": ["true"]},
-                    {"name": "b", "dependencies": ["a"], "command": ["true"]},
-                ],
-            },
-        }
-        try:
-            create(kube, cyclic)
-            console.print("[red]an invalid Workflow was accepted[/]")
-            return 1
-        except KubeError as error:
-            console.print(f"[green]✓[/] an invalid Workflow is refused at admission:\n  {error}")
-    finally:
-        operator.stop()
+    operator = ChartOperator(layout.kubeconfig, layout.logs / "operator", faults=Faults(layout))
+    with console.status("installing Headway with its Helm chart (the first run builds helm)"):
+        operator.start()
     console.print(
-        "\nThe cluster keeps running. Look around:\n"
+        f"[green]✓[/] Headway installed with Helm: release {chart.RELEASE} in namespace "
+        f"{chart.NAMESPACE}, {len(operator.pods())} operator replicas Ready"
+    )
+    fresh_namespace(kube)
+    examples = layout.root.parent / "examples"
+    apply_file(kube, examples / "etl.yaml")
+    done = wait_done(kube, "etl-2026-11-21")
+    show(done)
+    if done["status"]["phase"] != "Succeeded":
+        console.print("[red]the ETL execution did not succeed[/]")
+        return 1
+    if not recover_demo(kube, examples):
+        return 1
+    cyclic = {
+        "apiVersion": WF,
+        "kind": "Workflow",
+        "metadata": {"name": "cyclic"},
+        "spec": {
+            "taskDefaults": {"image": "busybox"},
+            "tasks": [
+                {"name": "a", "dependencies": ["b"], "command": ["true"]},
+                {"name": "b", "dependencies": ["a"], "command": ["true"]},
+            ],
+        },
+    }
+    try:
+        create(kube, cyclic)
+        console.print("[red]an invalid Workflow was accepted[/]")
+        return 1
+    except KubeError as error:
+        console.print(f"[green]✓[/] an invalid Workflow is refused at admission:\n  {error}")
+    helm = chart.helm_binary()
+    console.print(
+        "\nThe cluster and Headway keep running. Look around:\n"
         f"  export KUBECONFIG={layout.kubeconfig} PATH={layout.bin_link}:$PATH\n"
         f"  kubectl -n {NAMESPACE} get executions,jobs\n"
         f"  kubectl -n {NAMESPACE} describe execution report-nightly\n"
         f"  kubectl -n {NAMESPACE} get recoveryrequests\n"
-        "Run the operator yourself with `make operator` (while it is down, recoveries are\n"
-        "refused); stop the cluster with `make cluster-down`."
+        f"  kubectl -n {chart.NAMESPACE} get pods,leases\n"
+        f"  kubectl get --raw /api/v1/namespaces/{chart.NAMESPACE}/services/"
+        "headway-metrics:8080/proxy/metrics | grep ^headway_\n"
+        f"  {helm} test {chart.RELEASE} -n {chart.NAMESPACE}\n"
+        "Stop the cluster with `make cluster-down` (Headway starts again with it)."
     )
     return 0
 
