@@ -1,0 +1,15 @@
+# The operator image the chart names (ghcr.io/headway-dev/headway). See docs/install.md.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml requirements.lock README.md ./
+COPY operator ./operator
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock .
+
+FROM python:3.11-slim
+COPY --from=build /wheels /wheels
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --no-cache-dir --no-index --find-links /wheels -c /tmp/requirements.lock headway \
+    && rm -rf /wheels /tmp/requirements.lock
+USER 65532:65532
+ENTRYPOINT ["headway"]
+CMD ["operator"]
