@@ -36,6 +36,9 @@ def local_values() -> dict[str, Any]:
         "operator": {
             "command": [str(Path(sys.executable).parent / "headway")],
             "bindToPodIP": True,
+            # Not /tmp: the pod's own mounts cover the host's paths beneath them, and this
+            # checkout (the operator's command) may live under /tmp.
+            "tmpDir": "/var/tmp/headway-operator",
         },
     }
 

@@ -45,10 +45,10 @@ def _mount(source: str | None, target: str, flags: int) -> None:
     )
 
 
-def _prepare_target(source: str, target: str) -> None:
+def _prepare_target(is_dir: bool, target: str) -> None:
     """Create the mount point, matching the source's kind (file or directory)."""
     path = Path(target)
-    if os.path.isdir(source):
+    if is_dir:
         path.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,15 +57,22 @@ def _prepare_target(source: str, target: str) -> None:
 
 def main(spec_json: str) -> None:
     spec = json.loads(spec_json)
+    # Everything on the host is opened before the first mount: a mount (an emptyDir on
+    # /tmp, say) may hide the paths of the sources that follow, and of the error file.
+    error_dir = os.open(str(Path(spec["startErrorFile"]).parent), os.O_RDONLY | os.O_DIRECTORY)
     try:
+        sources = [
+            (os.open(m["source"], os.O_PATH), os.path.isdir(m["source"])) for m in spec["mounts"]
+        ]
         _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
         # Keep our mounts from propagating back to the host's namespace.
         _mount(None, "/", MS_REC | MS_PRIVATE)
-        for m in spec["mounts"]:
-            _prepare_target(m["source"], m["target"])
-            _mount(m["source"], m["target"], MS_BIND | MS_REC)
+        for m, (fd, is_dir) in zip(spec["mounts"], sources, strict=True):
+            _prepare_target(is_dir, m["target"])
+            _mount(f"/proc/self/fd/{fd}", m["target"], MS_BIND | MS_REC)
             if m.get("readOnly"):
                 _mount(None, m["target"], MS_BIND | MS_REMOUNT | MS_RDONLY)
+            os.close(fd)
         working_dir = spec.get("workingDir") or "/"
         os.makedirs(working_dir, exist_ok=True)
         os.chdir(working_dir)
@@ -75,7 +82,9 @@ def main(spec_json: str) -> None:
         os.execvpe(argv[0], argv, spec["env"])
     except (OSError, ValueError) as error:
         # The kubelet reports this as a StartError, like a container runtime would.
-        Path(spec["startErrorFile"]).write_text(f"failed to start container: {error}")
+        name = Path(spec["startErrorFile"]).name
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=error_dir)
+        os.write(fd, f"failed to start container: {error}".encode())
         print(f"failed to start container: {error}", file=sys.stderr)
         sys.exit(START_ERROR_EXIT_CODE)
 

@@ -71,7 +71,7 @@ class Process:
 
     def start_error(self) -> str | None:
         try:
-            return self.start_error_path.read_text()
+            return self.start_error_path.read_text() or None
         except FileNotFoundError:
             return None
 

@@ -38,16 +38,18 @@ class KubeError(Exception):
 class Kube:
     """JSON requests against one API server, authenticated as in ``kubeconfig``."""
 
-    def __init__(self, kubeconfig: Path | str | None = None) -> None:
-        """From ``kubeconfig``; else ``$KUBECONFIG``; else the in-cluster service account;
-        else ``~/.kube/config``."""
+    def __init__(self, kubeconfig: Path | str | None = None, context: str | None = None) -> None:
+        """From ``kubeconfig`` (its ``context``, else the current one); else ``$KUBECONFIG``;
+        else the in-cluster service account; else ``~/.kube/config``."""
         path = kubeconfig or os.environ.get("KUBECONFIG")
-        if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if path is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             configuration = client.Configuration()
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             self.api = client.ApiClient(configuration)
         else:
-            self.api = config.new_client_from_config(config_file=str(path) if path else None)  # type: ignore[no-untyped-call]
+            self.api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=str(path) if path else None, context=context
+            )
 
     @property
     def host(self) -> str:

@@ -1,0 +1,1 @@
+"""kubectl headway: the command line for people."""

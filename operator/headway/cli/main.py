@@ -1,0 +1,471 @@
+"""``kubectl headway``: see an Execution as a tree, read its progress path and logs,
+recover it in one command, submit a run. Every call is made as the person running it
+(their kubeconfig), so RBAC and ``requestedBy`` are theirs.
+
+Exit codes: 0 done; 1 the recovery was rejected or failed, or the run did not succeed;
+2 bad usage or input; 3 not found; 4 forbidden; 5 the cluster cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import config as kubeconfig
+from rich.console import Console
+
+from headway.cli import render
+from headway.cli.preview import preview
+from headway.core.recovery import Order
+from headway.models.base import API_VERSION
+from headway.shell.kube import Kube, KubeError, path_of
+
+JSON = dict[str, Any]
+OK, FAILED, USAGE, NOT_FOUND, FORBIDDEN, UNREACHABLE = 0, 1, 2, 3, 4, 5
+REQUEST_ENDED = ("Succeeded", "Failed", "Rejected")
+
+
+class CliError(Exception):
+    """A user-facing error: its message names the object and what to do."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+# --- the connection ------------------------------------------------------------------------
+
+
+class Session:
+    """The person's kubeconfig, context and namespace, and what they ask about."""
+
+    def __init__(self, args: argparse.Namespace, out: Console) -> None:
+        self.out = out
+        self.all_namespaces = bool(getattr(args, "all_namespaces", False))
+        try:
+            self.kube = Kube(args.kubeconfig, args.context)
+        except Exception as error:  # the client's config errors have many types
+            raise CliError(f"cannot load the kubeconfig: {error}") from None
+        self.namespace = args.namespace or _context_namespace(args.kubeconfig, args.context)
+
+    def call(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run one API call; a failure becomes a message naming ``what``."""
+        try:
+            return action()
+        except KubeError as error:
+            raise _explain(error, what, self.namespace) from None
+
+    def execution(self, name: str) -> JSON:
+        found = self.call(
+            f'execution "{name}"',
+            lambda: self.kube.find(path_of(API_VERSION, "executions", self.namespace, name)),
+        )
+        if found is None:
+            raise CliError(
+                f'execution "{name}" not found in namespace "{self.namespace}" '
+                "(kubectl headway list shows what there is)",
+                NOT_FOUND,
+            )
+        return dict(found)
+
+
+def _context_namespace(path: str | None, context: str | None) -> str:
+    try:
+        contexts, active = kubeconfig.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+    except Exception:  # in-cluster, or no kubeconfig: the default namespace
+        return "default"
+    chosen = next((c for c in contexts if c["name"] == context), None) if context else active
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+
+
+def _explain(error: KubeError, what: str, namespace: str) -> CliError:
+    message = _reason(error)
+    if error.status == 0:
+        return CliError(f"cannot reach the Kubernetes API server: {message}", UNREACHABLE)
+    if error.status == 401:
+        return CliError(f"{what}: not authenticated ({message}): check your kubeconfig", FORBIDDEN)
+    if error.status == 403:
+        return CliError(f"{what}: {message}", FORBIDDEN)
+    if error.status == 404:
+        return CliError(f"{what} not found in namespace {namespace!r}", NOT_FOUND)
+    return CliError(f"{what}: {message}", FAILED if error.status >= 500 else USAGE)
+
+
+def _reason(error: KubeError) -> str:
+    try:
+        return str(json.loads(error.body).get("message") or error.body)
+    except (ValueError, AttributeError):
+        return str(error.body or error)
+
+
+# --- list, get, history, logs --------------------------------------------------------------
+
+
+def cmd_list(session: Session, args: argparse.Namespace) -> int:
+    path = path_of(API_VERSION, "executions", None if session.all_namespaces else session.namespace)
+    items = session.call("listing executions", lambda: session.kube.get(path))["items"]
+    if args.phase:
+        wanted = {p.lower() for p in args.phase}
+        items = [
+            e
+            for e in items
+            if ((e.get("status") or {}).get("phase") or "Pending").lower() in wanted
+        ]
+    items.sort(key=lambda e: (e["metadata"].get("namespace", ""), e["metadata"]["name"]))
+    if not items:
+        where = "any namespace" if session.all_namespaces else f'namespace "{session.namespace}"'
+        session.out.print(f"No executions in {where}.")
+        return OK
+    session.out.print(render.executions_table(items, utcnow(), session.all_namespaces))
+    return OK
+
+
+def cmd_get(session: Session, args: argparse.Namespace) -> int:
+    execution = session.execution(args.execution)
+    if args.output in ("json", "yaml"):
+        text = (
+            json.dumps(execution, indent=2) if args.output == "json" else yaml.safe_dump(execution)
+        )
+        session.out.out(text, highlight=False)
+        return OK
+    wide = args.output == "wide"
+    if not args.watch:
+        session.out.print(render.execution_view(execution, utcnow(), wide))
+        return OK
+    return watch_execution(session, execution, wide)
+
+
+def watch_execution(session: Session, execution: JSON, wide: bool) -> int:
+    """A frame now and one on every change, from a watch; ends when the run has ended."""
+    name, version = execution["metadata"]["name"], execution["metadata"]["resourceVersion"]
+    session.out.print(render.execution_view(execution, utcnow(), wide))
+    collection = path_of(API_VERSION, "executions", session.namespace)
+    while (execution.get("status") or {}).get("phase") not in render.FINISHED:
+        events = session.call(
+            f'watching execution "{name}"',
+            functools.partial(_watch_until_change, session.kube, collection, name, version),
+        )
+        for event in events:
+            if event.get("type") == "DELETED":
+                raise CliError(f'execution "{name}" was deleted', NOT_FOUND)
+            execution = event["object"]
+            version = execution["metadata"]["resourceVersion"]
+            session.out.rule(f"{name} at {render.stamp(utcnow())}")
+            session.out.print(render.execution_view(execution, utcnow(), wide))
+    return OK if execution["status"].get("phase") == "Succeeded" else FAILED
+
+
+def _watch_until_change(kube: Kube, collection: str, name: str, version: str) -> list[JSON]:
+    """The next change to one object (an empty list when the watch timed out)."""
+    for event in kube.watch(
+        collection,
+        timeout_seconds=60,
+        fieldSelector=f"metadata.name={name}",
+        resourceVersion=version,
+    ):
+        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+            return [event]
+    return []
+
+
+def cmd_history(session: Session, args: argparse.Namespace) -> int:
+    session.out.print(render.history_table(session.execution(args.execution)))
+    return OK
+
+
+def cmd_logs(session: Session, args: argparse.Namespace) -> int:
+    execution = session.execution(args.execution)
+    status = execution.get("status") or {}
+    tasks = status.get("tasks") or {}
+    if args.task and args.task not in tasks:
+        known = ", ".join(tasks) or "none yet"
+        raise CliError(f'execution "{args.execution}" has no task "{args.task}" (tasks: {known})')
+    chosen = [args.task] if args.task else list(tasks) if args.all else []
+    if not chosen:
+        raise CliError("name a TASK, or pass --all for every task's latest attempt")
+    uid = execution["metadata"]["uid"]
+    for task in chosen:
+        attempt = args.attempt or tasks[task].get("attempts") or 0
+        if attempt < 1:
+            session.out.print(f"[dim]{task}: no attempt yet[/]")
+            continue
+        pod = _pod_of(session, uid, task, attempt)
+        prefix = f"[{task}] " if args.all else ""
+        log = path_of("v1", "pods", session.namespace, pod) + "/log"
+        if args.follow:
+            lines = session.call(
+                f"logs of {task}", functools.partial(session.kube.stream_text, log, follow="true")
+            )
+            for line in lines:
+                print(f"{prefix}{line}", flush=True)
+        else:
+            text = session.call(f"logs of {task}", functools.partial(session.kube.get_text, log))
+            for line in text.splitlines():
+                print(f"{prefix}{line}")
+    return OK
+
+
+def _pod_of(session: Session, uid: str, task: str, attempt: int) -> str:
+    selector = (
+        f"headway.dev/execution-uid={uid},headway.dev/task={task},headway.dev/attempt={attempt}"
+    )
+    path = path_of("v1", "pods", session.namespace)
+    pods = session.call("listing pods", lambda: session.kube.get(path, labelSelector=selector))[
+        "items"
+    ]
+    if not pods:
+        raise CliError(f"task {task} attempt {attempt} has no pod (any more)", NOT_FOUND)
+    newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+    return str(newest["metadata"]["name"])
+
+
+# --- recover and submit --------------------------------------------------------------------
+
+
+def cmd_recover(session: Session, args: argparse.Namespace) -> int:
+    order, outputs = _order(args)
+    execution = session.execution(args.execution)
+    planned = preview(render.status_of(execution), order, utcnow())
+    if planned.problem:
+        raise CliError(f'cannot recover execution "{args.execution}": {planned.problem}', FAILED)
+    verb = "resolve" if order.mode == "ProvideOutputs" else "rerun"
+    session.out.print(
+        f"{order.mode} on execution {args.execution}: will {verb} {', '.join(planned.tasks)}"
+    )
+    session.out.print(planned.warning, style="yellow")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("not confirmed: pass --yes to recover without a prompt")
+        if input("Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+            session.out.print("Nothing done.")
+            return FAILED
+    body: JSON = {
+        "apiVersion": API_VERSION,
+        "kind": "RecoveryRequest",
+        "metadata": {"name": f"{args.execution[:40]}-{order.mode.lower()}-{secrets.token_hex(3)}"},
+        "spec": {"executionRef": {"name": args.execution}, "mode": order.mode},
+    }
+    if order.task:
+        body["spec"]["task"] = order.task
+    if outputs is not None:
+        body["spec"]["outputs"] = outputs
+    if order.update_execution_phase:
+        body["spec"]["updateExecutionPhase"] = True
+    collection = path_of(API_VERSION, "recoveryrequests", session.namespace)
+    created = _create_request(session, collection, body)
+    name = created["metadata"]["name"]
+    session.out.print(f"recoveryrequest/{name} created")
+    if not args.wait:
+        return OK
+    return wait_request(session, f"{collection}/{name}", args.timeout)
+
+
+def _create_request(session: Session, collection: str, body: JSON) -> JSON:
+    try:
+        return dict(session.kube.create(collection, body))
+    except KubeError as error:
+        if error.status == 403 and "admission webhook" not in error.body:
+            raise CliError(
+                f'you may not create recoveryrequests in namespace "{session.namespace}": '
+                "ask for the headway-recover role there",
+                FORBIDDEN,
+            ) from None
+        raise _explain(error, "creating the recoveryrequest", session.namespace) from None
+
+
+def wait_request(session: Session, path: str, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    phase = None
+    while time.monotonic() < deadline:
+        request = session.call("reading the recoveryrequest", lambda: session.kube.get(path))
+        status = request.get("status") or {}
+        if status.get("phase") != phase:
+            phase = status.get("phase")
+            session.out.print(f"  {phase}: {status.get('message', '')}")
+        if phase in REQUEST_ENDED:
+            if phase == "Succeeded":
+                return OK
+            raise CliError(f"the recovery was {phase.lower()}: {status.get('message', '')}", FAILED)
+        time.sleep(1)
+    raise CliError(f"the recovery did not end within {timeout:.0f}s (still {phase})", FAILED)
+
+
+def _order(args: argparse.Namespace) -> tuple[Order, JSON | None]:
+    if args.provide_outputs:
+        task, raw = args.provide_outputs
+        return Order("ProvideOutputs", task=task, outputs=_outputs(raw)), _outputs(raw)
+    if args.step:
+        return Order("Step", task=args.step, update_execution_phase=args.update_phase), None
+    if args.update_phase:
+        raise CliError("--update-phase goes with --step")
+    return Order("Flow", task=args.task), None
+
+
+def _outputs(raw: str) -> JSON:
+    text = raw
+    if raw.startswith("@"):
+        try:
+            text = Path(raw[1:]).read_text()
+        except OSError as error:
+            raise CliError(f"cannot read outputs file {raw[1:]}: {error.strerror}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(
+            f"outputs are not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    if not isinstance(value, dict):
+        raise CliError("outputs must be a JSON object, like '{\"rows\": 42}'")
+    return value
+
+
+def cmd_submit(session: Session, args: argparse.Namespace) -> int:
+    params: dict[str, str] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"-p takes NAME=VALUE, got {item!r}")
+        params[key] = value
+    workflow_path = path_of(API_VERSION, "workflows", session.namespace, args.workflow)
+    found = session.call(f'workflow "{args.workflow}"', lambda: session.kube.find(workflow_path))
+    if found is None:
+        raise CliError(
+            f'workflow "{args.workflow}" not found in namespace "{session.namespace}"', NOT_FOUND
+        )
+    metadata: JSON = (
+        {"name": args.name} if args.name else {"generateName": f"{args.workflow[:50]}-"}
+    )
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "Execution",
+        "metadata": metadata,
+        "spec": {"workflowRef": {"name": args.workflow}, "params": params},
+    }
+    collection = path_of(API_VERSION, "executions", session.namespace)
+    created = session.call("creating the execution", lambda: session.kube.create(collection, body))
+    session.out.print(f"execution/{created['metadata']['name']} created")
+    if args.watch:
+        return watch_execution(session, created, wide=False)
+    return OK
+
+
+# --- the command line ----------------------------------------------------------------------
+
+EXAMPLES = {
+    "list": "kubectl headway list\n  kubectl headway list -A --phase Failed",
+    "get": "kubectl headway get etl-2026-11-21\n  kubectl headway get etl-2026-11-21 -o wide\n"
+    "  kubectl headway get etl-2026-11-21 --watch",
+    "history": "kubectl headway history etl-2026-11-21",
+    "logs": "kubectl headway logs etl-2026-11-21 transform\n"
+    "  kubectl headway logs etl-2026-11-21 transform --attempt 1\n"
+    "  kubectl headway logs etl-2026-11-21 --all",
+    "recover": "kubectl headway recover etl-1              # Flow: every Failed/Blocked task\n"
+    "  kubectl headway recover etl-1 --task transform  # Flow from transform\n"
+    "  kubectl headway recover etl-1 --step transform --update-phase\n"
+    "  kubectl headway recover etl-1 --provide-outputs transform '{\"n\": 1}' --yes --wait\n"
+    "  kubectl headway recover etl-1 --provide-outputs transform @outputs.json",
+    "submit": "kubectl headway submit etl -p date=2026-11-21 --watch",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--namespace", help="the namespace (default: the context's)")
+    common.add_argument(
+        "--kubeconfig", help="the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    common.add_argument("--context", help="the kubeconfig context to use")
+    top = argparse.ArgumentParser(
+        prog="kubectl headway",
+        description="See Headway executions and recover them without redoing finished work.",
+        epilog="Exit codes: 0 done, 1 rejected/failed, 2 usage, 3 not found, 4 forbidden, "
+        "5 cluster unreachable.",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description=help_text,
+            epilog=f"examples:\n  {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    listing = command("list", "list executions: phase, progress, started, duration, age")
+    listing.add_argument("-A", "--all-namespaces", action="store_true")
+    listing.add_argument("--phase", action="append", help="only this phase (repeatable)")
+    get = command("get", "an execution: its header and its tasks as a tree in DAG order")
+    get.add_argument("execution")
+    get.add_argument("-o", "--output", choices=["tree", "wide", "json", "yaml"], default="tree")
+    get.add_argument(
+        "-w", "--watch", action="store_true", help="a new frame on every change, until it ends"
+    )
+    history = command("history", "the progress path: every step the execution took, who and when")
+    history.add_argument("execution")
+    logs = command("logs", "a task's logs (its latest attempt)")
+    logs.add_argument("execution")
+    logs.add_argument("task", nargs="?")
+    logs.add_argument("--attempt", type=int, help="this attempt instead of the latest")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("--all", action="store_true", help="every task, lines prefixed with its name")
+    recover = command("recover", "recover an execution (a RecoveryRequest, as you)")
+    recover.add_argument("execution")
+    what = recover.add_mutually_exclusive_group()
+    what.add_argument("--task", help="Flow from this task (default: every Failed/Blocked task)")
+    what.add_argument("--step", metavar="TASK", help="rerun this task only")
+    what.add_argument("--provide-outputs", nargs=2, metavar=("TASK", "JSON"),
+                      help="take JSON (or @file.json) as TASK's outputs")  # fmt: skip
+    recover.add_argument(
+        "--update-phase", action="store_true", help="with --step: update the execution's phase"
+    )
+    recover.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    recover.add_argument("--wait", action="store_true", help="follow the request to its end")
+    recover.add_argument("--timeout", type=float, default=600, help="seconds --wait waits")
+    submit = command("submit", "start an execution of a workflow")
+    submit.add_argument("workflow")
+    submit.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    submit.add_argument("--name", help="the execution's name (default: generated)")
+    submit.add_argument("-w", "--watch", action="store_true")
+    return top
+
+
+COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
+    "list": cmd_list,
+    "get": cmd_get,
+    "history": cmd_history,
+    "logs": cmd_logs,
+    "recover": cmd_recover,
+    "submit": cmd_submit,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    out, err = Console(), Console(stderr=True)
+    try:
+        return COMMANDS[args.command](Session(args, out), args)
+    except CliError as error:
+        err.print(f"error: {error}", style="red", highlight=False)
+        return error.code
+    except KeyboardInterrupt:
+        return 130
+
+
+def entry() -> None:
+    """The ``kubectl-headway`` executable (kubectl finds it on PATH as a plugin)."""
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""What ``kubectl headway`` prints, as pure functions of the objects and ``now``: the
+task tree in DAG order, the header, the progress path and the executions list, built
+as rich renderables (the caller prints them)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from headway.core import dag as dags
+from headway.core.history import AUDIT_EVENTS
+from headway.models.execution import ExecutionStatus, HistoryEntry, TaskStatus
+
+JSON = dict[str, Any]
+# (symbol, style) per phase, as Argo users know them.
+PHASES: dict[str, tuple[str, str]] = {
+    "Succeeded": ("✔", "green"),
+    "Failed": ("✖", "red"),
+    "Blocked": ("⊘", "magenta"),
+    "Running": ("●", "cyan"),
+    "Retrying": ("↻", "yellow"),
+    "Pending": ("◷", "dim"),
+    "Paused": ("⏸", "yellow"),
+}
+FINISHED = frozenset({"Succeeded", "Failed", "Blocked", "Paused"})
+
+
+def phase_text(phase: str | None, held: bool = False) -> Text:
+    name = phase or "Pending"
+    symbol, style = PHASES.get(name, ("?", "white"))
+    label = f"{symbol} {name}" + (" (held)" if held else "")
+    return Text(label, style=style)
+
+
+def duration(seconds: float | None) -> str:
+    """``1h02m``, ``3m04s``, ``12s``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    whole = int(max(0, seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def span(
+    started: datetime.datetime | None, finished: datetime.datetime | None, now: datetime.datetime
+) -> float | None:
+    if started is None:
+        return None
+    return ((finished or now) - started).total_seconds()
+
+
+def age(created: str | None, now: datetime.datetime) -> str:
+    if not created:
+        return "-"
+    moment = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return duration((now - moment).total_seconds())
+
+
+def stamp(moment: datetime.datetime | None) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def status_of(execution: Mapping[str, Any]) -> ExecutionStatus:
+    return ExecutionStatus.model_validate(execution.get("status") or {})
+
+
+def task_graph(status: ExecutionStatus) -> dags.Dag | None:
+    """The DAG of the workflow snapshot (None before the Execution started)."""
+    if status.workflow is None:
+        return None
+    return dags.build([(t.name, t.dependencies) for t in status.workflow.tasks])
+
+
+def _outputs_summary(outputs: Mapping[str, Any] | None, limit: int = 40) -> str:
+    if not outputs:
+        return "-"
+    text = json.dumps(outputs, separators=(",", ":"), sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def task_label(name: str, state: TaskStatus, now: datetime.datetime, wide: bool,
+               join_of: tuple[str, ...] = ()) -> Text:  # fmt: skip
+    """One task's line: name, phase, attempts, duration, Job, reason and message."""
+    label = Text()
+    label.append(name, style="bold")
+    if join_of:
+        label.append(f" (join of {', '.join(join_of)})", style="dim")
+    label.append("  ")
+    label.append_text(phase_text(state.phase, bool(state.held)))
+    label.append(f"  attempts {state.attempts}")
+    label.append(f"  {duration(span(state.started_at, state.finished_at, now))}")
+    if state.job:
+        label.append(f"  job {state.job}", style="dim")
+    if state.reason or state.message:
+        reason = ": ".join(p for p in (state.reason, state.message) if p)
+        label.append(f"  {reason}", style=PHASES.get(state.phase, ("", "white"))[1])
+    if wide:
+        key = (state.idempotency_key or "-")[:12]
+        label.append(f"  key {key}  outputs {_outputs_summary(state.outputs)}", style="dim")
+        label.append(f"  auto-recoveries {state.auto_recoveries}", style="dim")
+    return label
+
+
+def task_tree(execution: Mapping[str, Any], now: datetime.datetime, wide: bool = False) -> Tree:
+    """The tasks in DAG order: each under its first dependency; a task with several
+    dependencies is shown once, under the first, and marked as a join."""
+    name = execution["metadata"]["name"]
+    status = status_of(execution)
+    root = Tree(Text(f"execution {name}", style="bold"))
+    graph = task_graph(status)
+    if graph is None:
+        root.add(Text("not started: no workflow snapshot yet", style="dim"))
+        return root
+    nodes: dict[str, Tree] = {}
+    for task in graph.order:
+        parents = graph.parents[task]
+        parent = nodes[parents[0]] if parents else root
+        state = status.tasks.get(task) or TaskStatus()
+        join = parents if len(parents) > 1 else ()
+        nodes[task] = parent.add(task_label(task, state, now, wide, join))
+    return root
+
+
+def header(execution: Mapping[str, Any], now: datetime.datetime) -> Table:
+    """Phase, progress, times, params, conditions, the last recovery."""
+    meta, status = execution["metadata"], status_of(execution)
+    spec = execution.get("spec") or {}
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Name", f"{meta.get('namespace')}/{meta['name']}")
+    workflow = (spec.get("workflowRef") or {}).get("name") or "(inline)"
+    grid.add_row("Workflow", workflow)
+    grid.add_row("Phase", phase_text(status.phase))
+    grid.add_row("Progress", status.progress or "-")
+    grid.add_row("Started", stamp(status.started_at))
+    grid.add_row("Finished", stamp(status.finished_at))
+    grid.add_row("Duration", duration(span(status.started_at, status.finished_at, now)))
+    params = status.params if status.params is not None else spec.get("params") or {}
+    grid.add_row("Params", ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "-")
+    for condition in (execution.get("status") or {}).get("conditions") or []:
+        parts = (condition.get(k, "") for k in ("status", "reason", "message"))
+        grid.add_row(f"Condition {condition.get('type')}", " ".join(p for p in parts if p))
+    last = next((h for h in reversed(status.history) if h.event in AUDIT_EVENTS), None)
+    if last is not None:
+        grid.add_row("Last recovery", _recovery_line(last))
+    return grid
+
+
+def _recovery_line(entry: HistoryEntry) -> str:
+    parts = [stamp(entry.time), entry.event]
+    if entry.task:
+        parts.append(f"task {entry.task}")
+    if entry.by:
+        parts.append(f"by {entry.by}")
+    if entry.request:
+        parts.append(f"request {entry.request}")
+    return "  ".join(parts)
+
+
+def execution_view(execution: Mapping[str, Any], now: datetime.datetime, wide: bool) -> Group:
+    return Group(header(execution, now), Text(""), task_tree(execution, now, wide))
+
+
+def history_table(execution: Mapping[str, Any]) -> Table:
+    """The progress path; recoveries highlighted."""
+    table = Table(title=f"progress path of {execution['metadata']['name']}", title_justify="left")
+    for column in ("time", "task", "event", "attempt", "who", "request", "message"):
+        table.add_column(column.upper(), overflow="fold")
+    for entry in status_of(execution).history:
+        style = "bold yellow" if entry.event in AUDIT_EVENTS else None
+        table.add_row(
+            stamp(entry.time),
+            entry.task or "-",
+            entry.event,
+            str(entry.attempt) if entry.attempt is not None else "-",
+            entry.by or "-",
+            entry.request or "-",
+            entry.message or "",
+            style=style,
+        )
+    return table
+
+
+def executions_table(
+    executions: Iterable[Mapping[str, Any]], now: datetime.datetime, all_namespaces: bool
+) -> Table:
+    table = Table(box=None, pad_edge=False)
+    columns = ["NAME", "WORKFLOW", "PHASE", "PROGRESS", "STARTED", "DURATION", "AGE"]
+    if all_namespaces:
+        columns.insert(0, "NAMESPACE")
+    for column in columns:
+        table.add_column(column)
+    for execution in executions:
+        meta, status = execution["metadata"], status_of(execution)
+        workflow = ((execution.get("spec") or {}).get("workflowRef") or {}).get("name")
+        row: list[str | Text] = [
+            meta["name"],
+            workflow or "(inline)",
+            phase_text(status.phase),
+            status.progress or "-",
+            stamp(status.started_at),
+            duration(span(status.started_at, status.finished_at, now)),
+            age(meta.get("creationTimestamp"), now),
+        ]
+        if all_namespaces:
+            row.insert(0, meta.get("namespace", ""))
+        table.add_row(*row)
+    return table
