@@ -131,6 +131,10 @@ def _running(name: str) -> ContainerState:
         ([], [_running("a"), _ended("b", 0)], "Never", "Running"),
         ([], [_ended("a", 0), _ended("b", 0)], "Never", "Succeeded"),
         ([], [_ended("a", 0), _ended("b", 2)], "Never", "Failed"),
+        # Always restarts what ended: the phase stays Running (a ReplicaSet would otherwise
+        # replace the pod while its container waits to start again).
+        ([], [_ended("a", 128)], "Always", "Running"),
+        ([], [_ended("a", 0)], "Always", "Running"),
     ],
 )
 def test_pod_phase(

@@ -61,12 +61,13 @@ def main(spec_json: str) -> None:
     # /tmp, say) may hide the paths of the sources that follow, and of the error file.
     error_dir = os.open(str(Path(spec["startErrorFile"]).parent), os.O_RDONLY | os.O_DIRECTORY)
     try:
-        sources = [
-            (os.open(m["source"], os.O_PATH), os.path.isdir(m["source"])) for m in spec["mounts"]
-        ]
         _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
         # Keep our mounts from propagating back to the host's namespace.
         _mount(None, "/", MS_REC | MS_PRIVATE)
+        # Opened in the new namespace (a bind mount's source must be in the caller's).
+        sources = [
+            (os.open(m["source"], os.O_PATH), os.path.isdir(m["source"])) for m in spec["mounts"]
+        ]
         for m, (fd, is_dir) in zip(spec["mounts"], sources, strict=True):
             _prepare_target(is_dir, m["target"])
             _mount(f"/proc/self/fd/{fd}", m["target"], MS_BIND | MS_REC)

@@ -111,6 +111,10 @@ class PodState:
             return "Pending"
         if any(c.running_since for c in self.main):
             return "Running"
+        if self.restart_policy == "Always" and any(
+            c.restart_count or c.terminated for c in self.main
+        ):
+            return "Running"  # an ended container is started again: never a final phase
         if all(c.terminated for c in self.main):
             return "Succeeded" if all(c.succeeded for c in self.main) else "Failed"
         if any(c.restart_count or c.terminated for c in self.main):
