@@ -298,7 +298,8 @@ def wait_request(session: Session, path: str, timeout: float) -> int:
         if phase in REQUEST_ENDED:
             if phase == "Succeeded":
                 return OK
-            raise CliError(f"the recovery was {phase.lower()}: {status.get('message', '')}", FAILED)
+            outcome = "was rejected" if phase == "Rejected" else "failed"
+            raise CliError(f"the recovery {outcome}: {status.get('message', '')}", FAILED)
         time.sleep(1)
     raise CliError(f"the recovery did not end within {timeout:.0f}s (still {phase})", FAILED)
 
