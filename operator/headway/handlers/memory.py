@@ -82,11 +82,18 @@ def wire_status(new: ExecutionStatus, old: ExecutionStatus, old_raw: JSON) -> JS
     if new.workflow is not None:
         same = new.workflow is old.workflow and "workflow" in old_raw
         out["workflow"] = old_raw["workflow"] if same else new.workflow.wire()
-    raw_tasks = old_raw.get("tasks") or {}
-    out["tasks"] = {
-        name: raw_tasks[name]
-        if state is old.tasks.get(name) and name in raw_tasks
-        else state.wire()
-        for name, state in new.tasks.items()
-    }
+    raw_tasks: JSON = old_raw.get("tasks") or {}
+    before = old.tasks.get
+    changed = [name for name, state in new.tasks.items() if state is not before(name)]
+    if new.tasks.keys() == raw_tasks.keys() == old.tasks.keys():
+        # The common case: the same tasks, a few of them changed; the rest copied in C.
+        tasks = dict(raw_tasks)
+        tasks.update((name, new.tasks[name].wire()) for name in changed)
+    else:
+        fresh = set(changed)
+        tasks = {
+            name: raw_tasks[name] if name in raw_tasks and name not in fresh else state.wire()
+            for name, state in new.tasks.items()
+        }
+    out["tasks"] = tasks
     return out
