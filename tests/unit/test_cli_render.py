@@ -99,3 +99,10 @@ def test_outputs_from_a_file(tmp_path: Any) -> None:
     path = tmp_path / "o.json"
     path.write_text('{"rows": 42}')
     assert _outputs(f"@{path}") == {"rows": 42}
+
+
+def test_followed_logs_come_out_as_whole_lines() -> None:
+    from headway.cli.main import _lines
+
+    assert list(_lines(["a\nb", "c\n", "d"])) == ["a", "bc", "d"]
+    assert list(_lines(["\n\n"])) == ["", ""]

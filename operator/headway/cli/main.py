@@ -15,7 +15,7 @@ import json
 import secrets
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,13 +209,24 @@ def cmd_logs(session: Session, args: argparse.Namespace) -> int:
             lines = session.call(
                 f"logs of {task}", functools.partial(session.kube.stream_text, log, follow="true")
             )
-            for line in lines:
+            for line in _lines(lines):
                 print(f"{prefix}{line}", flush=True)
         else:
             text = session.call(f"logs of {task}", functools.partial(session.kube.get_text, log))
             for line in text.splitlines():
                 print(f"{prefix}{line}")
     return OK
+
+
+def _lines(chunks: Iterable[str]) -> Iterator[str]:
+    """Whole lines from a stream of text chunks (a chunk may end mid-line)."""
+    pending = ""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split("\n")
+        yield from complete
+    if pending:
+        yield pending
 
 
 def _pod_of(session: Session, uid: str, task: str, attempt: int) -> str:

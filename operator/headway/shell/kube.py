@@ -106,7 +106,7 @@ class Kube:
 
     def get_text(self, path: str) -> str:
         """A plain-text resource, e.g. the API server's ``/metrics``."""
-        response = self._send("GET", path, accept="text/plain")
+        response = self._send("GET", path, accept="text/plain, */*")
         data = response.read()
         response.release_conn()
         if not 200 <= response.status < 300:
