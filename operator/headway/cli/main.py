@@ -193,7 +193,9 @@ def cmd_logs(session: Session, args: argparse.Namespace) -> int:
     if args.task and args.task not in tasks:
         known = ", ".join(tasks) or "none yet"
         raise CliError(f'execution "{args.execution}" has no task "{args.task}" (tasks: {known})')
-    chosen = [args.task] if args.task else list(tasks) if args.all else []
+    graph = render.task_graph(render.status_of(execution))
+    in_order = [t for t in graph.order if t in tasks] if graph else list(tasks)
+    chosen = [args.task] if args.task else in_order if args.all else []
     if not chosen:
         raise CliError("name a TASK, or pass --all for every task's latest attempt")
     uid = execution["metadata"]["uid"]

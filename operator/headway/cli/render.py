@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -176,13 +177,21 @@ def execution_view(execution: Mapping[str, Any], now: datetime.datetime, wide: b
 
 def history_table(execution: Mapping[str, Any]) -> Table:
     """The progress path; recoveries highlighted."""
-    table = Table(title=f"progress path of {execution['metadata']['name']}", title_justify="left")
-    for column in ("time", "task", "event", "attempt", "who", "request", "message"):
-        table.add_column(column.upper(), overflow="fold")
-    for entry in status_of(execution).history:
+    history = status_of(execution).history
+    day = history[0].time.astimezone(datetime.UTC).strftime("%Y-%m-%d") if history else "-"
+    table = Table(
+        title=f"progress path of {execution['metadata']['name']} (UTC, from {day})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for column in ("time", "task", "event", "attempt", "who", "request"):
+        table.add_column(column.upper(), no_wrap=True)
+    table.add_column("MESSAGE", overflow="fold", ratio=1)
+    for entry in history:
         style = "bold yellow" if entry.event in AUDIT_EVENTS else None
         table.add_row(
-            stamp(entry.time),
+            entry.time.astimezone(datetime.UTC).strftime("%H:%M:%S"),
             entry.task or "-",
             entry.event,
             str(entry.attempt) if entry.attempt is not None else "-",
