@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from headway.core.actions import Emit, JobAction
-from headway.core.facts import ObservedJob
+from headway.core.facts import ObservedJob, Quiet
 from headway.core.plan import Context, Launches, Prepared, plan
 from headway.core.recovery import recover_by_token
 from headway.core.render import Owner
@@ -56,6 +56,7 @@ class View:
     recover: RecoverAnnotation = field(default_factory=RecoverAnnotation)
     launches: Launches = field(default_factory=Launches)
     prepared: Prepared | None = None  # prepare(status.workflow), if the caller kept it
+    quiet: Quiet | None = None  # quiet_of(jobs), if the caller kept it
 
 
 @dataclass
@@ -96,7 +97,7 @@ def decide(view: View, now: datetime.datetime) -> Decision:
             if view.prepared and decision.status.workflow is view.status.workflow
             else None,
         )
-        planned = plan(context, decision.status, view.jobs, now, view.launches)
+        planned = plan(context, decision.status, view.jobs, now, view.launches, view.quiet)
         decision.status, decision.jobs, decision.wake_at = (
             planned.status,
             planned.jobs,

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from headway.core.render import ANNOTATION_KEY, CONTAINER, LABEL_ATTEMPT, LABEL_TASK
+from headway.core.scan import changed_keys, changed_positions
 
 JSON = dict[str, Any]
 # Waiting reasons that mean the engine cannot start the pod (not the task's fault).
@@ -46,6 +48,19 @@ class ObservedJob:
     pending_since: datetime.datetime | None = None
     pending_reason: str | None = None
     idempotency_key: str | None = None
+
+    @property
+    def quiet(self) -> bool:
+        """Running on with nothing to watch (no stall, no pod sitting Pending): a pass
+        has nothing to do for its task."""
+        return self.outcome == "Running" and not self.stalled and self.pending_since is None
+
+
+Quiet = AbstractSet[tuple[str, str | None]]  # ("Running", Job name) of the quiet attempts
+
+
+def quiet_of(observed: Mapping[str, ObservedJob]) -> set[tuple[str, str | None]]:
+    return {("Running", name) for name, job in observed.items() if job.quiet}
 
 
 def is_attempt(job: Mapping[str, Any], wanted: Mapping[str, Any], owner_uid: str) -> bool:
@@ -138,22 +153,28 @@ class JobFacts:
         self._newest: dict[str, Mapping[str, Any]] = {}  # Job name -> its newest pod
         self._jobs: dict[str, Mapping[str, Any]] = {}  # Job name -> the object observed
         self.facts: dict[str, ObservedJob] = {}
+        self.quiet: set[tuple[str, str | None]] = set()  # kept with the facts: quiet_of(facts)
 
     def update(
         self, jobs: Mapping[str, Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]
     ) -> dict[str, ObservedJob]:
         changed = self._changed_pods(pods)
         seen = self._jobs
-        changed.update(name for name, job in jobs.items() if seen.get(name) is not job)
+        changed.update(changed_keys(jobs, seen))
         if len(seen) + len(changed) > len(jobs):  # some Job is gone: forget it
             for name in seen.keys() - jobs.keys():
                 del seen[name]
                 self.facts.pop(name, None)
+                self.quiet.discard(("Running", name))
         for name in changed:
             job = jobs.get(name)
             if job is not None:
                 seen[name] = job
-                self.facts[name] = observe_job(job, self._newest.get(name))
+                fact = self.facts[name] = observe_job(job, self._newest.get(name))
+                if fact.quiet:
+                    self.quiet.add(("Running", name))
+                else:
+                    self.quiet.discard(("Running", name))
         return self.facts
 
     def _changed_pods(self, pods: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -161,7 +182,7 @@ class JobFacts:
         changed in place is regrouped alone; pods come, gone or many changed, all are."""
         old, self._pods = self._pods, list(pods)
         moved = (
-            [(was, new) for was, new in zip(old, pods, strict=True) if was is not new]
+            [(old[i], pods[i]) for i in changed_positions(pods, old)]
             if len(pods) == len(old)
             else None
         )

@@ -12,13 +12,15 @@ import datetime
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import compress, repeat, tee
+from operator import attrgetter, ne, not_
 from typing import Any, Literal
 
 from headway.core import dag as dags
 from headway.core import history, templates
 from headway.core import outputs as outputs_
 from headway.core.actions import CreateJob, DeleteJob, Emit, JobAction
-from headway.core.facts import ObservedJob
+from headway.core.facts import ObservedJob, Quiet, quiet_of
 from headway.core.naming import idempotency_key
 from headway.core.render import Owner, render_job
 from headway.core.spec import effective_tasks, task_texts
@@ -34,6 +36,8 @@ from headway.models.workflow import RetryPolicy, Task, WorkflowSpec
 
 JSON = dict[str, Any]
 ACTIVE = frozenset(("Running", "Retrying"))
+PHASE = attrgetter("phase")
+PHASE_JOB = attrgetter("phase", "job")
 MESSAGE_LIMIT = 256  # a task's message in status; the rest goes to Events and logs
 DEFER_SECONDS = 5.0  # a Job create that met a transient API error is tried again this soon
 
@@ -135,7 +139,7 @@ class _Planner:
         self.events: list[Emit] = []
         self.wake: list[datetime.datetime] = []
         self.waiting: set[str] = set()  # tasks whose Job create was deferred this pass
-        phases = [s.phase for s in status.tasks.values()]
+        phases = list(map(PHASE, status.tasks.values()))
         self.stopped = "Failed" in phases or "Blocked" in phases
         self.outputs_total = status.outputs_total()  # carried from the pass before
         for name in self.tasks.keys() - self.status.tasks.keys():
@@ -341,15 +345,16 @@ class _Planner:
         """FailFast and something failed or is blocked: start nothing new."""
         return self.context.workflow.failure_policy == "FailFast" and self.stopped
 
-    def run(self) -> Plan:
-        tasks, observed = self.status.tasks, self.observed
-        for name in self.dag.order:
+    def run(self, quiet: Quiet) -> Plan:
+        tasks, order = self.status.tasks, self.dag.order
+        # Succeeded tasks, and Running ones whose attempt runs on quietly, have nothing to
+        # do: they are passed over in C, lazily (a task's phase changes only when visited).
+        unsettled = map(ne, map(PHASE, map(tasks.__getitem__, order)), repeat("Succeeded"))
+        names, again = tee(compress(order, unsettled))
+        quiet_now = map(quiet.__contains__, map(PHASE_JOB, map(tasks.__getitem__, again)))
+        for name in compress(names, map(not_, quiet_now)):
             state = tasks[name]
-            if state.phase == "Succeeded":
-                continue
             if state.phase == "Running":
-                if _still_running(observed.get(state.job or "")):
-                    continue  # the common case at scale: nothing to do, at no call's cost
                 self.observe(name)
                 state = tasks[name]  # as the observation left it
             if state.phase == "Retrying" and state.next_attempt_at is not None:
@@ -369,7 +374,7 @@ class _Planner:
 
     def roll_up(self) -> None:
         status = self.status
-        phases = [s.phase for s in status.tasks.values()]
+        phases = list(map(PHASE, status.tasks.values()))
         status.progress = f"{phases.count('Succeeded')}/{len(phases)}"
         status.started_at = status.started_at or self.now
         # A task re-triggered by a Step without updateExecutionPhase counts as it was then.
@@ -387,16 +392,6 @@ class _Planner:
                     f"execution {phase.lower()}: {status.progress} tasks succeeded",
                 )
         status.finished_at = None if phase == "Running" else (status.finished_at or self.now)
-
-
-def _still_running(job: ObservedJob | None) -> bool:
-    """The attempt runs on with nothing to watch: its pod is not sitting Pending."""
-    return (
-        job is not None
-        and job.outcome == "Running"
-        and not job.stalled
-        and job.pending_since is None
-    )
 
 
 def execution_phase(phases: list[TaskPhase]) -> ExecutionPhase:
@@ -419,6 +414,9 @@ def plan(
     observed: Mapping[str, ObservedJob],
     now: datetime.datetime,
     launches: Launches | None = None,
+    quiet: Quiet | None = None,
 ) -> Plan:
-    """Decide the next status and Job operations of a started Execution."""
-    return _Planner(context, status, observed, now, launches or Launches()).run()
+    """Decide the next status and Job operations of a started Execution. ``quiet`` is
+    ``quiet_of(observed)`` when the caller keeps it from pass to pass."""
+    planner = _Planner(context, status, observed, now, launches or Launches())
+    return planner.run(quiet_of(observed) if quiet is None else quiet)

@@ -11,6 +11,7 @@ from typing import Any
 
 from headway.core.facts import JobFacts
 from headway.core.plan import Prepared, prepare
+from headway.core.scan import changed_keys
 from headway.handlers.parse import execution_spec
 from headway.models.execution import ExecutionSpec, ExecutionStatus
 
@@ -83,8 +84,7 @@ def wire_status(new: ExecutionStatus, old: ExecutionStatus, old_raw: JSON) -> JS
         same = new.workflow is old.workflow and "workflow" in old_raw
         out["workflow"] = old_raw["workflow"] if same else new.workflow.wire()
     raw_tasks: JSON = old_raw.get("tasks") or {}
-    before = old.tasks.get
-    changed = [name for name, state in new.tasks.items() if state is not before(name)]
+    changed = changed_keys(new.tasks, old.tasks)
     if new.tasks.keys() == raw_tasks.keys() == old.tasks.keys():
         # The common case: the same tasks, a few of them changed; the rest copied in C.
         tasks = dict(raw_tasks)

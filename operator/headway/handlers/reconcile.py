@@ -98,6 +98,7 @@ def load_view(
         generation=meta.get("generation"),
         workflow=workflow,
         jobs=kept.facts.update(snapshot.jobs, snapshot.pods) if status.workflow else {},
+        quiet=kept.facts.quiet if status.workflow else None,
         requests=[parse.request(r, audit_key) for r in requests],
         recover=parse.recover_annotation(obj, audit_key),
         prepared=memory.prepared(kept),

@@ -11,6 +11,7 @@ from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.facts import is_attempt
 from headway.core.identity import ANNOTATION_SUBMITTED
 from headway.core.plan import Launches
+from headway.core.scan import changed_keys
 from headway.models.base import API_VERSION, rfc3339
 from headway.shell.kube import Kube, KubeError, path_of
 
@@ -58,8 +59,8 @@ def merge_diff(old: JSON, new: JSON) -> JSON:
     explicit null for every key ``new`` no longer has (a merge patch keeps absent keys).
     Values shared by both (the same object) are skipped without a look inside."""
     patch: JSON = {key: None for key in old.keys() - new.keys()}
-    for key, value in new.items():
-        before = old.get(key, _MISSING)
+    for key in changed_keys(new, old) if len(new) > SCAN_FROM else new:
+        value, before = new[key], old.get(key, _MISSING)
         if before is value:
             continue
         if isinstance(value, dict) and isinstance(before, dict):
@@ -72,6 +73,7 @@ def merge_diff(old: JSON, new: JSON) -> JSON:
 
 
 _MISSING = object()
+SCAN_FROM = 16  # keys: from here on the unchanged ones are skipped by a scan in C
 
 
 def write_status(kube: Kube, obj: JSON, old: JSON, new: JSON) -> JSON | None:
