@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from headway.core.decide import decide
+from headway.core.plan import Since
 from headway.core.spec import outputs_limit
 from headway.handlers.cache import Snapshot
 from headway.handlers.memory import Memory, wire_status
@@ -110,6 +111,8 @@ def one_pass(shot: Snapshot, memory: Memory) -> None:
     json.dumps({"metadata": {"resourceVersion": kept.resource_version}, "status": patch})
     version = str(int(kept.resource_version) + 1)
     memory.wrote(view.uid, version, decision.status, status)
+    assert decision.watch is not None
+    memory.planned(view.uid, Since(decision.status.tasks, decision.watch))
 
 
 def least_costs(sizes: tuple[int, ...], events: int = 30, repeats: int = 7) -> dict[int, float]:

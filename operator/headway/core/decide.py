@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from headway.core.actions import Emit, JobAction
 from headway.core.facts import ObservedJob, Quiet
-from headway.core.plan import Context, Launches, Prepared, plan
+from headway.core.plan import Context, Launches, Prepared, Since, plan
 from headway.core.recovery import recover_by_token
 from headway.core.render import Owner
 from headway.core.requests import (
@@ -57,6 +58,8 @@ class View:
     launches: Launches = field(default_factory=Launches)
     prepared: Prepared | None = None  # prepare(status.workflow), if the caller kept it
     quiet: Quiet | None = None  # quiet_of(jobs), if the caller kept it
+    since: Since | None = None  # what the last plan left, if the caller kept it
+    touched: AbstractSet[str] | None = None  # tasks whose Job facts changed since then
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Decision:
     requests: dict[str, RequestUpdate] = field(default_factory=dict)
     events: list[Emit] = field(default_factory=list)
     wake_at: datetime.datetime | None = None
+    watch: frozenset[str] | None = None  # Plan.watch, when a plan was made
 
 
 def _started(view: View, now: datetime.datetime) -> ExecutionStatus:
@@ -97,12 +101,22 @@ def decide(view: View, now: datetime.datetime) -> Decision:
             if view.prepared and decision.status.workflow is view.status.workflow
             else None,
         )
-        planned = plan(context, decision.status, view.jobs, now, view.launches, view.quiet)
+        planned = plan(
+            context,
+            decision.status,
+            view.jobs,
+            now,
+            view.launches,
+            view.quiet,
+            view.since,
+            view.touched,
+        )
         decision.status, decision.jobs, decision.wake_at = (
             planned.status,
             planned.jobs,
             planned.wake_at,
         )
+        decision.watch = planned.watch
         decision.events += planned.events
     elif not isinstance(view.spec, str):
         decision.wake_at = now + NOT_STARTED_RECHECK  # the Workflow may appear or be fixed

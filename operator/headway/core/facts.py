@@ -154,6 +154,21 @@ class JobFacts:
         self._jobs: dict[str, Mapping[str, Any]] = {}  # Job name -> the object observed
         self.facts: dict[str, ObservedJob] = {}
         self.quiet: set[tuple[str, str | None]] = set()  # kept with the facts: quiet_of(facts)
+        # Tasks whose Job facts changed since the last plan that was carried out (None: a
+        # Job with no task label changed, so every task must be looked at).
+        self.touched: set[str] | None = set()
+
+    def planned(self) -> None:
+        """A plan made from these facts was carried out: changes from here on are new."""
+        self.touched = set()
+
+    def _touch(self, fact: ObservedJob | None) -> None:
+        if fact is None or self.touched is None:
+            return
+        if fact.task:
+            self.touched.add(fact.task)
+        else:
+            self.touched = None
 
     def update(
         self, jobs: Mapping[str, Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]
@@ -164,13 +179,14 @@ class JobFacts:
         if len(seen) + len(changed) > len(jobs):  # some Job is gone: forget it
             for name in seen.keys() - jobs.keys():
                 del seen[name]
-                self.facts.pop(name, None)
+                self._touch(self.facts.pop(name, None))
                 self.quiet.discard(("Running", name))
         for name in changed:
             job = jobs.get(name)
             if job is not None:
                 seen[name] = job
                 fact = self.facts[name] = observe_job(job, self._newest.get(name))
+                self._touch(fact)
                 if fact.quiet:
                     self.quiet.add(("Running", name))
                 else:

@@ -9,8 +9,11 @@ making new ones; deterministic Job names make creating a Job idempotent.
 from __future__ import annotations
 
 import datetime
+import heapq
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import compress, repeat, tee
 from operator import attrgetter, ne, not_
@@ -23,13 +26,13 @@ from headway.core.actions import CreateJob, DeleteJob, Emit, JobAction
 from headway.core.facts import ObservedJob, Quiet, quiet_of
 from headway.core.naming import idempotency_key
 from headway.core.render import Owner, render_job
+from headway.core.scan import changed_keys
 from headway.core.spec import effective_tasks, task_texts
 from headway.models.execution import (
     AutoRecovery,
     ExecutionPhase,
     ExecutionStatus,
     HistoryEntry,
-    TaskPhase,
     TaskStatus,
 )
 from headway.models.workflow import RetryPolicy, Task, WorkflowSpec
@@ -50,11 +53,22 @@ class Prepared:
 
     tasks: Mapping[str, Task]
     dag: dags.Dag
+    position: Mapping[str, int]  # each task's place in dag.order
 
 
 def prepare(workflow: WorkflowSpec) -> Prepared:
     tasks = effective_tasks(workflow)
-    return Prepared(tasks, dags.build([(t.name, t.dependencies) for t in tasks.values()]))
+    dag = dags.build([(t.name, t.dependencies) for t in tasks.values()])
+    return Prepared(tasks, dag, {name: i for i, name in enumerate(dag.order)})
+
+
+@dataclass(frozen=True)
+class Since:
+    """What the pass before left for this one: the tasks it planned (the status it wrote)
+    and the tasks to look at again whatever happens (``Plan.watch``)."""
+
+    tasks: Mapping[str, TaskStatus]
+    watch: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,9 @@ class Plan:
     jobs: list[JobAction]
     events: list[Emit]
     wake_at: datetime.datetime | None = None  # reconcile again then, even if nothing changes
+    # Tasks the next pass must look at even if nothing about them changes: retrying,
+    # running with something to watch or not yet seen, ready but not started.
+    watch: frozenset[str] = frozenset()
 
 
 def backoff_seconds(retry: RetryPolicy, retry_number: int) -> float:
@@ -134,17 +151,19 @@ class _Planner:
         self.now = now
         self.launches = launches
         prepared = context.prepared or prepare(context.workflow)
-        self.tasks, self.dag = prepared.tasks, prepared.dag
+        self.tasks, self.dag, self.position = prepared.tasks, prepared.dag, prepared.position
         self.jobs: list[JobAction] = []
         self.events: list[Emit] = []
         self.wake: list[datetime.datetime] = []
         self.waiting: set[str] = set()  # tasks whose Job create was deferred this pass
-        phases = list(map(PHASE, status.tasks.values()))
-        self.stopped = "Failed" in phases or "Blocked" in phases
+        self.before = status.tasks
+        self.counts = status.phase_counts()  # carried from the pass before; changed at the end
+        self.stopped = bool(self.counts["Failed"] or self.counts["Blocked"])
         self.outputs_total = status.outputs_total()  # carried from the pass before
-        for name in self.tasks.keys() - self.status.tasks.keys():
-            self.status.tasks[name] = TaskStatus()
-            self.copied.add(name)
+        if len(status.tasks) != len(self.tasks) or not self.tasks.keys() <= status.tasks.keys():
+            for name in self.tasks.keys() - self.status.tasks.keys():
+                self.status.tasks[name] = TaskStatus()
+                self.copied.add(name)
 
     def state(self, name: str) -> TaskStatus:
         """The task's status, to change: copied on the first change in this pass."""
@@ -345,43 +364,109 @@ class _Planner:
         """FailFast and something failed or is blocked: start nothing new."""
         return self.context.workflow.failure_policy == "FailFast" and self.stopped
 
-    def run(self, quiet: Quiet) -> Plan:
+    def run(self, quiet: Quiet, since: Since | None, touched: AbstractSet[str] | None) -> Plan:
+        """Visit, in DAG order, every task that may have something to do. Without what
+        the pass before left (``since``) and the tasks whose Job facts changed since
+        (``touched``), that is every task not Succeeded and not quietly running, passed
+        over in C; with them, only what changed, what was left to watch, and the children
+        of what succeeded, as found (a visit to a task with nothing to do does nothing, so
+        both ways plan the same; a property test holds them equal)."""
+        visited: list[str] = []
+        if since is None or touched is None:
+            for name in self.sweep(quiet):
+                self.visit(name)
+                visited.append(name)
+        else:
+            self.worklist(since, touched, visited)
+        self.roll_up()
+        self.status.carry_outputs_total(self.outputs_total)
+        watch = frozenset(name for name in visited if self.needs_watch(name))
+        wake = min(self.wake) if self.wake else None
+        return Plan(self.status, self.jobs, self.events, wake, watch)
+
+    def sweep(self, quiet: Quiet) -> Iterator[str]:
+        """Every task but the Succeeded and the quietly running, lazily, in C (a task's
+        phase changes only when it is visited, so a late look is a true one)."""
         tasks, order = self.status.tasks, self.dag.order
-        # Succeeded tasks, and Running ones whose attempt runs on quietly, have nothing to
-        # do: they are passed over in C, lazily (a task's phase changes only when visited).
         unsettled = map(ne, map(PHASE, map(tasks.__getitem__, order)), repeat("Succeeded"))
         names, again = tee(compress(order, unsettled))
         quiet_now = map(quiet.__contains__, map(PHASE_JOB, map(tasks.__getitem__, again)))
-        for name in compress(names, map(not_, quiet_now)):
-            state = tasks[name]
-            if state.phase == "Running":
-                self.observe(name)
-                state = tasks[name]  # as the observation left it
-            if state.phase == "Retrying" and state.next_attempt_at is not None:
-                if state.next_attempt_at <= self.now:
-                    self.launch(name)
-                else:
-                    self.wake.append(state.next_attempt_at)
-            elif state.phase == "Pending" and not state.held and not self.halted():
-                ready = all(
-                    self.status.tasks[p].phase == "Succeeded" for p in self.dag.parents[name]
-                )
-                if ready:
-                    self.launch(name)
-        self.roll_up()
-        self.status.carry_outputs_total(self.outputs_total)
-        return Plan(self.status, self.jobs, self.events, min(self.wake) if self.wake else None)
+        return compress(names, map(not_, quiet_now))
+
+    def worklist(self, since: Since, touched: AbstractSet[str], visited: list[str]) -> None:
+        """The tasks whose status changed since the pass before, whose facts changed, or
+        that were left to watch, then the children of each that is Succeeded, in DAG
+        order (a heap of positions)."""
+        tasks, position, order = self.status.tasks, self.position, self.dag.order
+        start = set(changed_keys(tasks, since.tasks)) | touched | since.watch
+        heap = [position[name] for name in start if name in position]
+        heapq.heapify(heap)
+        queued = set(heap)
+        while heap:
+            name = order[heapq.heappop(heap)]
+            self.visit(name)
+            visited.append(name)
+            if tasks[name].phase == "Succeeded":
+                for child in self.dag.children[name]:
+                    if position[child] not in queued:
+                        queued.add(position[child])
+                        heapq.heappush(heap, position[child])
+
+    def visit(self, name: str) -> None:
+        state = self.status.tasks[name]
+        if state.phase == "Running":
+            self.observe(name)
+            state = self.status.tasks[name]  # as the observation left it
+        if state.phase == "Retrying" and state.next_attempt_at is not None:
+            if state.next_attempt_at <= self.now:
+                self.launch(name)
+            else:
+                self.wake.append(state.next_attempt_at)
+        elif state.phase == "Pending" and not state.held and not self.halted() and self.ready(name):
+            self.launch(name)
+
+    def ready(self, name: str) -> bool:
+        tasks = self.status.tasks
+        return all(tasks[p].phase == "Succeeded" for p in self.dag.parents[name])
+
+    def needs_watch(self, name: str) -> bool:
+        """Whether the next pass must look at this task even if nothing changes."""
+        state = self.status.tasks[name]
+        if state.phase == "Retrying":
+            return True
+        if state.phase == "Running":
+            job = self.observed.get(state.job or "")
+            return job is None or not job.quiet
+        return state.phase == "Pending" and not state.held and self.ready(name)
+
+    def tally(self) -> Counter[str]:
+        """The phase counts of the new status: the old ones, moved for each task this pass
+        changed (a copied task is the only kind whose phase can differ)."""
+        counts = self.counts.copy()
+        for name in self.copied:
+            old = self.before.get(name)
+            if old is not None:
+                counts[old.phase] -= 1
+            counts[self.status.tasks[name].phase] += 1
+        if len(self.status.tasks) != len(self.before) or self.copied - self.before.keys():
+            counts = Counter(map(PHASE, self.status.tasks.values()))  # tasks came or went
+        self.status.carry_phase_counts(counts)
+        return counts
 
     def roll_up(self) -> None:
         status = self.status
-        phases = list(map(PHASE, status.tasks.values()))
-        status.progress = f"{phases.count('Succeeded')}/{len(phases)}"
+        counts = self.tally()
+        status.progress = f"{counts['Succeeded']}/{len(status.tasks)}"
         status.started_at = status.started_at or self.now
         # A task re-triggered by a Step without updateExecutionPhase counts as it was then.
         frozen = status.recovery.frozen
         if frozen:
-            phases = [frozen.get(name, s.phase) for name, s in status.tasks.items()]
-        phase = "Running" if self.waiting else execution_phase(phases)
+            counts = counts.copy()
+            for name, was in frozen.items():
+                if name in status.tasks:
+                    counts[status.tasks[name].phase] -= 1
+                    counts[was] += 1
+        phase = "Running" if self.waiting else phase_of(counts, len(status.tasks))
         if phase != status.phase:
             status.phase = phase
             if phase != "Running":
@@ -394,16 +479,17 @@ class _Planner:
         status.finished_at = None if phase == "Running" else (status.finished_at or self.now)
 
 
-def execution_phase(phases: list[TaskPhase]) -> ExecutionPhase:
-    """Running while anything runs or waits to retry; then Succeeded if all succeeded,
-    else Failed if any failed, else Blocked if any is blocked, else Paused."""
-    if not ACTIVE.isdisjoint(phases):
+def phase_of(counts: Counter[str], total: int) -> ExecutionPhase:
+    """The Execution's phase from how many tasks are in each phase: Running while
+    anything runs or waits to retry; then Succeeded if all succeeded, else Failed if any
+    failed, else Blocked if any is blocked, else Paused."""
+    if any(counts[p] > 0 for p in ACTIVE):
         return "Running"
-    if phases.count("Succeeded") == len(phases):
+    if counts["Succeeded"] == total:
         return "Succeeded"
-    if "Failed" in phases:
+    if counts["Failed"] > 0:
         return "Failed"
-    if "Blocked" in phases:
+    if counts["Blocked"] > 0:
         return "Blocked"
     return "Paused"
 
@@ -415,8 +501,12 @@ def plan(
     now: datetime.datetime,
     launches: Launches | None = None,
     quiet: Quiet | None = None,
+    since: Since | None = None,
+    touched: AbstractSet[str] | None = None,
 ) -> Plan:
-    """Decide the next status and Job operations of a started Execution. ``quiet`` is
-    ``quiet_of(observed)`` when the caller keeps it from pass to pass."""
+    """Decide the next status and Job operations of a started Execution. The caller that
+    keeps them from pass to pass gives ``quiet`` (``quiet_of(observed)``), ``since`` (what
+    the last plan left) and ``touched`` (tasks whose Job facts changed since): then a pass
+    costs what changed. Without them it looks at every task; the plan is the same."""
     planner = _Planner(context, status, observed, now, launches or Launches())
-    return planner.run(quiet_of(observed) if quiet is None else quiet)
+    return planner.run(quiet_of(observed) if quiet is None else quiet, since, touched)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headway.core.facts import JobFacts
-from headway.core.plan import Prepared, prepare
+from headway.core.plan import Prepared, Since, prepare
 from headway.core.scan import changed_keys
 from headway.handlers.parse import execution_spec
 from headway.models.execution import ExecutionSpec, ExecutionStatus
@@ -26,6 +26,7 @@ class Kept:
     prepared: Prepared | None = None
     facts: JobFacts = field(default_factory=JobFacts)
     spec: tuple[int | None, ExecutionSpec | str] | None = None  # (generation, parsed)
+    since: Since | None = None  # what the last plan carried out left for the next
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Memory:
         fresh = Kept(version, ExecutionStatus.model_validate(raw), raw)
         if kept is not None:
             fresh.prepared, fresh.facts, fresh.spec = kept.prepared, kept.facts, kept.spec
+            fresh.since = kept.since
         self.kept[uid] = fresh
         return fresh
 
@@ -68,7 +70,16 @@ class Memory:
             kept.prepared if kept else None,
             kept.facts if kept else JobFacts(),
             kept.spec if kept else None,
+            kept.since if kept else None,
         )
+
+    def planned(self, uid: str, since: Since) -> None:
+        """A plan was carried out (its status written, or nothing to write): what it left
+        for the next pass, whose Job facts count as changed from here on."""
+        kept = self.kept.get(uid)
+        if kept is not None:
+            kept.since = since
+            kept.facts.planned()
 
     def forget(self, uid: str) -> None:
         self.kept.pop(uid, None)

@@ -12,7 +12,7 @@ from typing import Any
 
 from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.decide import Decision, View, decide
-from headway.core.plan import Launches
+from headway.core.plan import Launches, Since
 from headway.core.requests import RequestUpdate
 from headway.core.start import workflow_status
 from headway.core.tally import Tally, tally
@@ -99,6 +99,8 @@ def load_view(
         workflow=workflow,
         jobs=kept.facts.update(snapshot.jobs, snapshot.pods) if status.workflow else {},
         quiet=kept.facts.quiet if status.workflow else None,
+        since=kept.since if status.workflow else None,
+        touched=kept.facts.touched if status.workflow else None,
         requests=[parse.request(r, audit_key) for r in requests],
         recover=parse.recover_annotation(obj, audit_key),
         prepared=memory.prepared(kept),
@@ -149,6 +151,8 @@ def _reconcile_once(
     written = store.write_status(kube, snapshot.execution, kept.raw, status)
     if written is not None:
         memory.wrote(view.uid, written["metadata"]["resourceVersion"], decision.status, status)
+    if decision.watch is not None:
+        memory.planned(view.uid, Since(decision.status.tasks, decision.watch))
     write_requests(kube, snapshot.requests, decision.requests)
     return Outcome(decision.wake_at, written, events=decision.events, tally=tally(view, decision))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
@@ -128,6 +129,26 @@ class ExecutionStatus(Status):
     def carry_outputs_total(self, total: int) -> None:
         """Record the total for the (new) tasks mapping a pass has built."""
         self._outputs_total = (self.tasks, total)
+
+    # (the tasks mapping, how many tasks are in each phase): carried like the total above.
+    _phase_counts: tuple[Any, Counter[str]] | None = PrivateAttr(None)
+
+    def phase_counts(self) -> Counter[str]:
+        """How many tasks are in each phase (do not change the result: copy it)."""
+        if self._phase_counts is None or self._phase_counts[0] is not self.tasks:
+            self._phase_counts = (self.tasks, Counter(t.phase for t in self.tasks.values()))
+        return self._phase_counts[1]
+
+    def carry_phase_counts(self, counts: Counter[str]) -> None:
+        self._phase_counts = (self.tasks, counts)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ExecutionStatus:
+        # A deep copy is made to be changed in place (a recovery): its sums start afresh
+        # (deepcopy would tie them to the copied tasks mapping, and they would go stale).
+        copied = super().__deepcopy__(memo)
+        copied._outputs_total = None
+        copied._phase_counts = None
+        return copied
 
     phase: ExecutionPhase | None = None
     progress: str | None = None
