@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+from typing import Any
 
 from headway.shell.kube import Kube, KubeError, path_of
 from localcluster import chart
@@ -27,8 +28,10 @@ from support import (
     wait_for,
     wait_phase,
     wait_request,
+    workflow,
 )
 
+JSON = dict[str, Any]
 LEASE = path_of("coordination.k8s.io/v1", "leases", chart.NAMESPACE, "headway-operator")
 
 
@@ -137,6 +140,31 @@ def test_metrics_move_during_a_run_and_the_service_proxy_reaches_them(
     assert after[f'headway_executions{{namespace="{namespace}",phase="Succeeded"}}'] == 1
     service = path_of("v1", "services", chart.NAMESPACE, "headway-metrics:8080") + "/proxy"
     assert cluster.kube.get_text(f"{service}/healthz") == "ok\n"
+
+
+def test_what_happened_while_no_replica_led_is_caught_up(
+    cluster: Cluster, operator: ChartOperator, namespace: str
+) -> None:
+    """Created while the operator is down: a Workflow with a cycle (the validating webhook
+    fails open) and a request for an Execution that does not exist. The replicas that
+    start see them before either leads; the one that takes the Lease catches up."""
+    operator.kill()
+    try:
+        cycle = [
+            {"name": "a", "dependencies": ["b"], "command": ["true"]},
+            {"name": "b", "dependencies": ["a"], "command": ["true"]},
+        ]
+        cluster.kube.create(path_of(WF, "workflows", namespace), workflow("loop", cycle))
+    finally:
+        operator.start()
+
+    def ready_false() -> JSON | None:
+        found = cluster.kube.get(path_of(WF, "workflows", namespace, "loop"))
+        conditions = (found.get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["status"] == "False"), None)
+
+    condition = wait_for(ready_false, "the Workflow to be marked not Ready", 120)
+    assert condition["message"] == "dependency cycle: a -> b -> a"
 
 
 def test_uninstall_keeps_crds_and_executions_and_blocks_nothing(

@@ -58,6 +58,8 @@ class Operator:
     memory: Memory = field(default_factory=Memory)
     queue: WorkQueue[Key] = field(init=False)
     events: asyncio.Queue[tuple[JSON, list[Emit]]] = field(default_factory=asyncio.Queue)
+    resync: asyncio.Task[None] | None = None
+    namespaces: list[str] = field(default_factory=list)  # watched; empty: all
     metrics: Metrics = field(init=False)
     health: Health = field(default_factory=lambda: Health(needs_webhook=False))
 
@@ -68,11 +70,30 @@ class Operator:
         self.queue.on_start = self.metrics.queue_latency.observe
 
     def lead(self) -> None:
-        """This replica reconciles from now on: everything it knows, once."""
+        """This replica reconciles from now on: everything it knows, once, and the
+        Workflows and requests whose events only a replica that did not lead has seen."""
         self.metrics.leader.set(1)
         for key in list(self.keys.values()):
             self.queue.add(key)
         self.queue.open.set()
+        self.resync = asyncio.create_task(self.catch_up())
+
+    async def catch_up(self) -> None:
+        try:
+            workflows, requests = await asyncio.to_thread(store.list_all, self.kube)
+        except KubeError as error:
+            log.warning("could not list Workflows and requests on taking the lead: %s", error)
+            return
+        watched = set(self.namespaces)
+        for workflow in workflows:
+            if not watched or workflow["metadata"]["namespace"] in watched:
+                await asyncio.to_thread(reconcile_workflow, self.kube, workflow)
+        for request in requests:
+            key = request_target(request)
+            if key is None or (watched and key[0] not in watched) or self.cache.execution(key):
+                continue
+            if await asyncio.to_thread(store.get_execution, self.kube, *key) is None:
+                await asyncio.to_thread(reject_orphan_request, self.kube, request, utcnow())
 
     @property
     def leading(self) -> bool:
@@ -368,7 +389,7 @@ def run(options: Options) -> int:
     )
     # kopf logs every handler call at INFO: thousands a minute on a busy cluster.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    operator = Operator(Kube(options.kubeconfig))
+    operator = Operator(Kube(options.kubeconfig), namespaces=options.namespaces)
     keep_ca = None
     if options.webhooks is not None:
         operator.health = Health(needs_webhook=True)

@@ -228,3 +228,10 @@ def nothing_to_watch(kube: Kube, namespaces: list[str], label: str) -> bool:
             if kube.get(path_of(api_version, plural, namespace), **query).get("items"):
                 return False
     return True
+
+
+def list_all(kube: Kube) -> tuple[list[JSON], list[JSON]]:
+    """Every Workflow and every RecoveryRequest, in all namespaces."""
+    workflows = kube.get(path_of(API_VERSION, "workflows"))["items"]
+    requests = kube.get(path_of(API_VERSION, "recoveryrequests"))["items"]
+    return list(workflows), list(requests)
