@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
 export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/hack
 
-.PHONY: help venv binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench bench-cluster crds install-crds operator demo
+.PHONY: help venv console chromium binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench bench-cluster crds install-crds operator demo
 
 help:
 	@echo "make demo          the main job, end to end on the local cluster"
@@ -53,8 +53,22 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
-test: lint typecheck
+test: lint typecheck console chromium
 	$(PY) -m pytest tests
+
+# The console's page: TypeScript built with npm from the lockfile (outputs not committed).
+CONSOLE_STAMP := console/node_modules/.installed
+$(CONSOLE_STAMP): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+	@touch $@
+
+console: $(CONSOLE_STAMP)
+	cd console && npm run build
+
+# Browser tests drive Debian's Chromium (no browser download).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
 bench-cluster: $(STAMP)
 	$(PY) bench/cluster_up.py
@@ -78,5 +92,5 @@ install-crds: $(STAMP)
 operator: $(STAMP) install-crds
 	$(PY) -m headway operator --webhook-port $(WEBHOOK_PORT) --webhook-cert-dir $(CURDIR)/.cluster/webhook
 
-demo: $(STAMP)
+demo: $(STAMP) console
 	$(PY) hack/demo.py

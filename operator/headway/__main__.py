@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("--command-json", default='["true"]', help="the task's command, JSON")
     test.add_argument("--timeout", type=float, default=180)
     test.add_argument("--kubeconfig", default=None)
+    web = commands.add_parser("console", help="serve the web console (acts as each user)")
+    web.add_argument("--port", type=int, default=8080)
+    web.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    web.add_argument("--api-server", default=None, help="the API server's URL (in a pod)")
+    web.add_argument("--ca-file", default=None, help="the CA that signs the API server's cert")
+    web.add_argument("--kubeconfig", default=None, help="else: where the API server is")
+    web.add_argument("--secure-cookies", action="store_true", help="behind TLS")
     op = commands.add_parser("operator", help="run the operator in the foreground")
     op.add_argument(
         "--namespace", action="append", default=[], help="watch only these (default: all)"
@@ -58,6 +65,21 @@ def main(argv: list[str] | None = None) -> int:
         from headway.shell.kube import Kube
 
         install_crds(Kube(args.kubeconfig))
+        return 0
+    if args.command == "console":
+        from headway.console.server import run as serve_console
+        from headway.shell.kube import Kube, Server
+
+        # Only where the API server is and how to trust it: never the console's credentials.
+        in_pod = os.environ.get("KUBERNETES_SERVICE_HOST")
+        if args.api_server:
+            server = Server(args.api_server, args.ca_file)
+        elif in_pod and not args.kubeconfig:
+            port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+            server = Server(f"https://{in_pod}:{port}", args.ca_file)
+        else:
+            server = Server.of(Kube(args.kubeconfig))
+        serve_console(server, args.host, args.port, args.secure_cookies)
         return 0
     if args.command == "selftest":
         import json

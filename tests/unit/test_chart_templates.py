@@ -157,7 +157,7 @@ def test_crds_are_installed_and_kept_on_uninstall(docs: list[JSON]) -> None:
 def test_deployment_runs_two_replicas_with_leader_election_probes_and_metrics(
     docs: list[JSON],
 ) -> None:
-    deployment = one(docs, "Deployment")
+    deployment = one(docs, "Deployment", "headway-operator")
     assert deployment["spec"]["replicas"] == 2
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     args = container["args"]
@@ -166,14 +166,16 @@ def test_deployment_runs_two_replicas_with_leader_election_probes_and_metrics(
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
-    local = one(render("--set", "operator.bindToPodIP=true"), "Deployment")
+    local = one(render("--set", "operator.bindToPodIP=true"), "Deployment", "headway-operator")
     local_args = local["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--webhook-bind=$(POD_IP)" in local_args
     single = render("--set", "replicaCount=1", "--set", "operator.leaderElection.enabled=false")
     assert not [d for d in single if d["kind"] == "PodDisruptionBudget"]
     assert not any(
         "--leader-election" in a
-        for a in one(single, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+        for a in one(single, "Deployment", "headway-operator")["spec"]["template"]["spec"][
+            "containers"
+        ][0]["args"]
     )
 
 
@@ -192,7 +194,9 @@ def test_cert_manager_owns_tls_when_enabled() -> None:
     assert [s["metadata"]["name"] for s in docs if s["kind"] == "Secret"] == ["headway-audit"]
     assert (
         "--cert-manager"
-        in one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+        in one(docs, "Deployment", "headway-operator")["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
     )
     assert one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "metrics"
 
@@ -212,3 +216,21 @@ def test_the_chart_names_no_file_outside_itself() -> None:
     for path in Path(chart.CHART).rglob("*"):
         if path.is_file() and path.suffix in (".yaml", ".tpl"):
             assert "../" not in path.read_text(), path
+
+
+def test_the_console_has_no_rights_of_its_own(docs: list[JSON]) -> None:
+    account = one(docs, "ServiceAccount", "headway-console")
+    assert account["automountServiceAccountToken"] is False
+    pod = one(docs, "Deployment", "headway-console")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    bound = [
+        s["name"]
+        for d in docs
+        if d["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        for s in d["subjects"]
+    ]
+    assert "headway-console" not in bound
+    assert one(docs, "Service", "headway-console")["spec"]["ports"][0]["port"] == 8080
+    assert not [
+        d for d in render("--set", "console.enabled=false") if "console" in d["metadata"]["name"]
+    ]

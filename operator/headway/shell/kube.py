@@ -11,6 +11,7 @@ import json
 import os
 import urllib.parse
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,22 @@ class KubeError(Exception):
         super().__init__(f"{method} {path}: {status} {message}")
 
 
+@dataclass(frozen=True)
+class Server:
+    """Where an API server is and how to trust it, without any credentials."""
+
+    host: str
+    ca_file: str | None
+    verify: bool = True
+
+    @staticmethod
+    def of(kube: Kube) -> Server:
+        configuration = kube.api.configuration
+        return Server(
+            str(configuration.host), configuration.ssl_ca_cert, bool(configuration.verify_ssl)
+        )
+
+
 class Kube:
     """JSON requests against one API server, authenticated as in ``kubeconfig``."""
 
@@ -50,6 +67,18 @@ class Kube:
             self.api = config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=str(path) if path else None, context=context
             )
+
+    @classmethod
+    def with_token(cls, server: Server, token: str) -> Kube:
+        """As the person whose bearer ``token`` this is, and nothing else (the console:
+        the API server checks every call against that person's RBAC)."""
+        configuration = client.Configuration()
+        configuration.host, configuration.ssl_ca_cert = server.host, server.ca_file
+        configuration.verify_ssl = server.ca_file is not None or server.verify
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+        kube = cls.__new__(cls)
+        kube.api = client.ApiClient(configuration)
+        return kube
 
     @property
     def host(self) -> str:

@@ -1,0 +1,347 @@
+"""The web console's server: the page, and a small JSON + Server-Sent-Events API.
+
+It has no privileges of its own. Every Kubernetes call is made with the signed-in
+person's bearer token, kept in an HttpOnly, SameSite=Strict cookie (Secure behind TLS),
+so the API server enforces that person's RBAC and records them as ``requestedBy``.
+Writes also need the CSRF token (double submit: a readable cookie echoed in a header).
+Tokens never appear in URLs or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from headway.console import views
+from headway.models.base import API_VERSION
+from headway.shell.kube import Kube, KubeError, Server, path_of
+
+JSON = dict[str, Any]
+log = logging.getLogger("headway.console")
+TOKEN_COOKIE, CSRF_COOKIE, CSRF_HEADER = "headway_token", "headway_csrf", "X-CSRF-Token"
+STATIC = Path(__file__).parent / "static"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _kube_error(error: KubeError, what: str) -> web.Response:
+    try:
+        message = str(json.loads(error.body).get("message") or error.body)
+    except (ValueError, AttributeError):
+        message = str(error.body or error)
+    if error.status == 401:
+        return _error(401, "your sign-in has expired or the token is not valid: sign in again")
+    if error.status == 0:
+        return _error(502, "the Kubernetes API server cannot be reached")
+    return _error(error.status if 400 <= error.status < 600 else 500, f"{what}: {message}")
+
+
+class Console:
+    """The routes; ``server`` says where the API server is (never a credential)."""
+
+    def __init__(self, server: Server, secure_cookies: bool) -> None:
+        self.server, self.secure = server, secure_cookies
+
+    def kube(self, request: web.Request) -> Kube:
+        token = request.cookies.get(TOKEN_COOKIE)
+        if not token:
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"error": "not signed in"}), content_type="application/json"
+            )
+        return Kube.with_token(self.server, token)
+
+    @staticmethod
+    def check_csrf(request: web.Request) -> None:
+        cookie, header = request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+        if not cookie or not header or not secrets.compare_digest(cookie, header):
+            raise web.HTTPForbidden(
+                text=json.dumps({"error": "missing or wrong CSRF token: reload the page"}),
+                content_type="application/json",
+            )
+
+    async def call(self, what: str, action: Callable[[], Any]) -> Any:
+        try:
+            return await asyncio.to_thread(action)
+        except KubeError as error:
+            raise _HandledError(_kube_error(error, what)) from None
+
+    # --- sign-in ----------------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.Response:
+        self.check_csrf(request)
+        body = await _json_body(request)
+        token = str(body.get("token") or "").strip()
+        if not token:
+            return _error(400, "paste a token (for example from `kubectl create token NAME`)")
+        kube = Kube.with_token(self.server, token)
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+        who = await self.call("checking the token", lambda: kube.create(path, review))
+        user = (who.get("status") or {}).get("userInfo", {}).get("username", "")
+        response = web.json_response({"user": user})
+        response.set_cookie(
+            TOKEN_COOKIE, token, httponly=True, samesite="Strict", secure=self.secure, path="/"
+        )
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        self.check_csrf(request)
+        response = web.json_response({"user": None})
+        response.del_cookie(TOKEN_COOKIE, path="/")
+        return response
+
+    async def whoami(self, request: web.Request) -> web.Response:
+        kube = self.kube(request)
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+        who = await self.call("checking the token", lambda: kube.create(path, review))
+        return web.json_response({"user": who["status"]["userInfo"].get("username", "")})
+
+    # --- reading ----------------------------------------------------------------------
+
+    async def executions(self, request: web.Request) -> web.Response:
+        kube, ns = self.kube(request), request.match_info["ns"]
+        found = await self.call(
+            f'listing executions in namespace "{ns}"',
+            lambda: kube.get(path_of(API_VERSION, "executions", ns)),
+        )
+        return web.json_response([views.summary(e) for e in found["items"]])
+
+    async def execution(self, request: web.Request) -> web.Response:
+        kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
+        found = await self.call(
+            f'execution "{name}"', lambda: kube.get(path_of(API_VERSION, "executions", ns, name))
+        )
+        return web.json_response(views.detail(found))
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """The Execution now, then on every change (from a watch), as Server-Sent Events."""
+        kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
+        found = await self.call(
+            f'execution "{name}"', lambda: kube.get(path_of(API_VERSION, "executions", ns, name))
+        )
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        await _send(response, views.detail(found))
+        version = found["metadata"]["resourceVersion"]
+        async for event in _watch(kube, path_of(API_VERSION, "executions", ns), name, version):
+            if event["type"] == "DELETED":
+                break
+            version = event["object"]["metadata"]["resourceVersion"]
+            await _send(response, views.detail(event["object"]))
+        return response
+
+    async def attempts(self, request: web.Request) -> web.Response:
+        kube, ns = self.kube(request), request.match_info["ns"]
+        name, task = request.match_info["name"], request.match_info["task"]
+        execution = await self.call(
+            f'execution "{name}"', lambda: kube.get(path_of(API_VERSION, "executions", ns, name))
+        )
+        selector = (
+            f"headway.dev/execution-uid={execution['metadata']['uid']},headway.dev/task={task}"
+        )
+        jobs = await self.call(
+            "listing the task's Jobs",
+            lambda: kube.get(path_of("batch/v1", "jobs", ns), labelSelector=selector),
+        )
+        pods = await self.call(
+            "listing the task's pods",
+            lambda: kube.get(path_of("v1", "pods", ns), labelSelector=selector),
+        )
+        return web.json_response(views.attempts(jobs["items"], pods["items"]))
+
+    async def logs(self, request: web.Request) -> web.Response:
+        kube, ns = self.kube(request), request.match_info["ns"]
+        pod = request.match_info["pod"]
+        text = await self.call(
+            f'logs of pod "{pod}"',
+            lambda: kube.get_text(path_of("v1", "pods", ns, pod) + "/log"),
+        )
+        return web.Response(text=text, content_type="text/plain")
+
+    async def permissions(self, request: web.Request) -> web.Response:
+        """Whether the person may recover here (a SelfSubjectAccessReview)."""
+        kube, ns = self.kube(request), request.match_info["ns"]
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "namespace": ns,
+                    "verb": "create",
+                    "group": "headway.dev",
+                    "resource": "recoveryrequests",
+                }
+            },
+        }
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        result = await self.call("checking permissions", lambda: kube.create(path, review))
+        return web.json_response({"recover": bool(result["status"].get("allowed"))})
+
+    async def request_status(self, request: web.Request) -> web.Response:
+        kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
+        found = await self.call(
+            f'recoveryrequest "{name}"',
+            lambda: kube.get(path_of(API_VERSION, "recoveryrequests", ns, name)),
+        )
+        return web.json_response(found.get("status") or {"phase": "Pending"})
+
+    # --- acting -----------------------------------------------------------------------
+
+    async def recover(self, request: web.Request) -> web.Response:
+        self.check_csrf(request)
+        kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
+        body = await _json_body(request)
+        spec = views.request_spec(name, body)
+        if isinstance(spec, str):
+            return _error(400, spec)
+        manifest = {
+            "apiVersion": API_VERSION,
+            "kind": "RecoveryRequest",
+            "metadata": {"generateName": f"{name[:40]}-console-"},
+            "spec": spec,
+        }
+        try:
+            created = await asyncio.to_thread(
+                kube.create, path_of(API_VERSION, "recoveryrequests", ns), manifest
+            )
+        except KubeError as error:
+            if error.status == 403 and "admission webhook" not in error.body:
+                return _error(
+                    403, f'you may not create recoveryrequests in namespace "{ns}": '
+                    "ask for the headway-recover role there",
+                )  # fmt: skip
+            return _kube_error(error, "creating the recoveryrequest")
+        return web.json_response({"name": created["metadata"]["name"]})
+
+    # --- the page ---------------------------------------------------------------------
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        response = web.FileResponse(STATIC / "index.html")
+        if not request.cookies.get(CSRF_COOKIE):
+            response.set_cookie(
+                CSRF_COOKIE, secrets.token_urlsafe(24), samesite="Strict", secure=self.secure,
+                path="/",
+            )  # fmt: skip
+        return response
+
+
+class _HandledError(Exception):
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.text)
+        self.response = response
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A Kubernetes refusal becomes a clear JSON error; anything else a generic one
+    (logged without the request's cookies)."""
+    try:
+        return await handler(request)
+    except _HandledError as error:
+        return error.response
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("console: %s %s failed", request.method, request.path)
+        return _error(500, "the console failed to do that; its log says why")
+
+
+@web.middleware
+async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+async def _json_body(request: web.Request) -> JSON:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise _HandledError(_error(400, "the request body is not JSON")) from None
+    if not isinstance(body, dict):
+        raise _HandledError(_error(400, "the request body must be a JSON object"))
+    return body
+
+
+async def _send(response: web.StreamResponse, data: JSON) -> None:
+    await response.write(f"data: {json.dumps(data)}\n\n".encode())
+
+
+async def _watch(kube: Kube, collection: str, name: str, version: str) -> AsyncIterator[JSON]:
+    """Watch events of one object, from a thread, forever (re-watching on timeouts)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[JSON | None] = asyncio.Queue()
+    stop = False
+
+    def pump() -> None:
+        current = version
+        try:
+            while not stop:
+                for event in kube.watch(collection, timeout_seconds=50,
+                                        fieldSelector=f"metadata.name={name}",
+                                        resourceVersion=current):  # fmt: skip
+                    if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                        current = event["object"]["metadata"]["resourceVersion"]
+                        loop.call_soon_threadsafe(queue.put_nowait, event)
+                    if stop:
+                        return
+        except KubeError as error:
+            log.info("console watch of %s ended: %s", name, error.status)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    thread = asyncio.create_task(asyncio.to_thread(pump))
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+    finally:
+        stop = True
+        with contextlib.suppress(asyncio.CancelledError):
+            thread.cancel()
+
+
+def make_app(server: Server, secure_cookies: bool = False) -> web.Application:
+    console = Console(server, secure_cookies)
+    app = web.Application(middlewares=[_headers, _errors])
+    api = "/api/namespaces/{ns}"
+    app.router.add_get("/", console.page)
+    app.router.add_static("/static/", STATIC, show_index=False)
+    app.router.add_post("/api/login", console.login)
+    app.router.add_post("/api/logout", console.logout)
+    app.router.add_get("/api/whoami", console.whoami)
+    app.router.add_get(f"{api}/executions", console.executions)
+    app.router.add_get(f"{api}/executions/{{name}}", console.execution)
+    app.router.add_get(f"{api}/executions/{{name}}/stream", console.stream)
+    app.router.add_get(f"{api}/executions/{{name}}/tasks/{{task}}/attempts", console.attempts)
+    app.router.add_get(f"{api}/pods/{{pod}}/log", console.logs)
+    app.router.add_get(f"{api}/permissions", console.permissions)
+    app.router.add_post(f"{api}/executions/{{name}}/recover", console.recover)
+    app.router.add_get(f"{api}/recoveryrequests/{{name}}", console.request_status)
+    return app
+
+
+def run(server: Server, host: str, port: int, secure_cookies: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    web.run_app(make_app(server, secure_cookies), host=host, port=port, access_log=None)

@@ -1,0 +1,96 @@
+"""What the console's API returns, as pure functions of Kubernetes objects, and the
+check of a recovery asked for from the page (the server checks what the page did)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from headway.core.facts import latest_pods, observe_job
+
+JSON = dict[str, Any]
+MODES = ("Flow", "Step", "ProvideOutputs")
+MAX_OUTPUTS = 32 * 1024
+
+
+def summary(execution: Mapping[str, Any]) -> JSON:
+    meta, status = execution["metadata"], execution.get("status") or {}
+    return {
+        "name": meta["name"],
+        "workflow": ((execution.get("spec") or {}).get("workflowRef") or {}).get("name"),
+        "phase": status.get("phase") or "Pending",
+        "progress": status.get("progress") or "-",
+        "startedAt": status.get("startedAt"),
+        "finishedAt": status.get("finishedAt"),
+        "created": meta.get("creationTimestamp"),
+    }
+
+
+def detail(execution: Mapping[str, Any]) -> JSON:
+    """The Execution for the page: its summary, the DAG of its snapshot, each task's
+    status, the progress path and the recovery records."""
+    status = execution.get("status") or {}
+    workflow = status.get("workflow") or {}
+    tasks = [
+        {"name": t["name"], "dependencies": list(t.get("dependencies") or [])}
+        for t in workflow.get("tasks") or []
+    ]
+    return {
+        **summary(execution),
+        "namespace": execution["metadata"].get("namespace"),
+        "graph": tasks,
+        "tasks": status.get("tasks") or {},
+        "history": status.get("history") or [],
+        "requests": (status.get("recovery") or {}).get("requests") or [],
+        "conditions": status.get("conditions") or [],
+    }
+
+
+def attempts(jobs: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]) -> list[JSON]:
+    """Each attempt of a task, from its Job and newest pod, newest first."""
+    newest = latest_pods(pods)
+    found = []
+    for job in jobs:
+        name = job["metadata"]["name"]
+        seen = observe_job(job, newest.get(name))
+        pod = newest.get(name)
+        found.append(
+            {
+                "attempt": seen.attempt,
+                "job": name,
+                "pod": pod["metadata"]["name"] if pod else None,
+                "outcome": seen.outcome,
+                "exitCode": seen.exit_code,
+                "reason": seen.reason or seen.stalled or seen.pending_reason,
+                "message": seen.message,
+                "startedAt": seen.started_at.isoformat() if seen.started_at else None,
+                "finishedAt": seen.finished_at.isoformat() if seen.finished_at else None,
+            }
+        )
+    return sorted(found, key=lambda a: -a["attempt"])
+
+
+def request_spec(execution: str, body: Mapping[str, Any]) -> JSON | str:
+    """The RecoveryRequest spec the page asked for, or what is wrong with it."""
+    mode = body.get("mode")
+    if mode not in MODES:
+        return f"mode must be one of {', '.join(MODES)}"
+    spec: JSON = {"executionRef": {"name": execution}, "mode": mode}
+    task = body.get("task")
+    if task is not None:
+        if not isinstance(task, str) or not task:
+            return "task must be a task's name"
+        spec["task"] = task
+    elif mode != "Flow":
+        return f"{mode} needs a task"
+    if mode == "ProvideOutputs":
+        outputs = body.get("outputs")
+        if not isinstance(outputs, dict):
+            return "outputs must be a JSON object"
+        if len(json.dumps(outputs)) > MAX_OUTPUTS:
+            return f"outputs must be at most {MAX_OUTPUTS} bytes"
+        spec["outputs"] = outputs
+    if mode == "Step" and body.get("updateExecutionPhase"):
+        spec["updateExecutionPhase"] = True
+    return spec

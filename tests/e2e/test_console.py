@@ -1,0 +1,283 @@
+"""The web console in a real headless Chromium (Debian's, driven by Playwright), as the
+test users, against the local cluster and the chart-installed operator."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from headway.console.server import STATIC
+from localcluster.chart_operator import ChartOperator
+from support import (
+    OUT,
+    RECOVERER,
+    WF,
+    Cluster,
+    emit,
+    execution,
+    failing_run,
+    gate,
+    gated,
+    grant,
+    job_uids,
+    wait_for,
+    wait_phase,
+)
+
+CHROMIUM = os.environ.get("HEADWAY_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+READER = [
+    {"apiGroups": ["headway.dev"], "resources": ["executions"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
+]
+RECOVERER_READ = [*RECOVERER, {"apiGroups": ["headway.dev"], "resources": ["recoveryrequests"],
+                               "verbs": ["get"]}]  # fmt: skip
+JSON = dict[str, Any]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def console(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The console, run with the admin kubeconfig only to know where the API server is."""
+    if not (STATIC / "app.js").exists():
+        pytest.fail("the console page is not built: run `make console`", pytrace=False)
+    port = free_port()
+    log = tmp_path_factory.mktemp("console") / "console.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "headway", "console", "--host", "127.0.0.1",
+             "--port", str(port), "--kubeconfig", str(cluster.kubeconfig)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for(lambda: _answers(url), "the console to answer", 30)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        print(f"console log: {log}")
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium", pytrace=False)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )  # fmt: skip
+        yield launched
+        launched.close()
+
+
+def token_of(cluster: Cluster, user: str) -> str:
+    config = yaml.safe_load(cluster.users[user].read_text())
+    return str(config["users"][0]["user"]["token"])
+
+
+def signed_in(browser: Browser, console: str, cluster: Cluster, user: str) -> Page:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(console)
+    page.fill("#token", token_of(cluster, user))
+    page.click("#signin button")
+    expect(page.locator("#who")).to_have_text(f"signed in as {user}")
+    return page
+
+
+def node(page: Page, task: str) -> Any:
+    return page.locator(f'#graph g.node[data-task="{task}"]')
+
+
+def confirm(page: Page) -> None:
+    page.click("#confirm-ok")
+
+
+def diamond() -> list[JSON]:
+    return [
+        {"name": "a", "command": emit("a")},
+        gated("b"),
+        {"name": "c", "dependencies": ["a"], "command": emit("c")},
+        {"name": "d", "dependencies": ["b", "c"],
+         "command": ["sh", "-c", f'echo "{{\\"in\\": $HEADWAY_INPUTS}}" > {OUT}']},
+    ]  # fmt: skip
+
+
+def run_with_b_under_a(cluster: Cluster, namespace: str, name: str) -> None:
+    tasks = diamond()
+    tasks[1]["dependencies"] = ["a"]
+    failing_run(cluster, namespace, name, tasks)
+
+
+def test_alice_sees_the_failed_node_and_retries_it_live(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    run_with_b_under_a(cluster, namespace, "dia")
+    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/dia-1")
+    expect(node(page, "b")).to_have_attribute("data-phase", "Failed")
+    fill = node(page, "b").locator("rect").evaluate("r => getComputedStyle(r).fill")
+    assert fill == "rgb(249, 199, 194)", fill  # red
+    node(page, "b").click()
+    expect(page.locator("#attempts")).to_contain_text("dia-1-b-1")
+    expect(page.locator("#task-logs")).not_to_have_text("…")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "console-failed.png"))
+    c_job = job_uids(cluster, namespace, "dia-1")["dia-1-c-1"]
+    gate(cluster, namespace, "open")
+    page.click("#retry-flow")
+    expect(page.locator("#confirm-text")).to_contain_text("will also execute the remaining flow")
+    expect(page.locator("#confirm-tasks")).to_have_text("Will rerun: b, d")
+    confirm(page)
+    expect(node(page, "d")).to_have_attribute("data-phase", "Succeeded", timeout=120_000)
+    expect(page.locator("#summary")).to_have_attribute("data-phase", "Succeeded")
+    expect(page.locator("#request-outcome")).to_contain_text("Succeeded", timeout=60_000)
+    page.screenshot(path=str(SHOTS / "console-recovered.png"))
+    assert job_uids(cluster, namespace, "dia-1")["dia-1-c-1"] == c_job  # untouched
+    requests = cluster.kube.get(f"/apis/{WF}/namespaces/{namespace}/recoveryrequests")["items"]
+    assert [r["status"]["requestedBy"] for r in requests] == ["alice"]
+
+
+def test_provide_outputs_is_checked_in_the_page_then_flows_on(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    run_with_b_under_a(cluster, namespace, "out")
+    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/out-1")
+    node(page, "b").click()
+    page.click("#provide-outputs")
+    page.fill("#confirm-json", '{"from": ')
+    confirm(page)
+    expect(page.locator("#confirm-json-error")).to_contain_text("not valid JSON")
+    page.fill("#confirm-json", "[1, 2]")
+    confirm(page)
+    expect(page.locator("#confirm-json-error")).to_contain_text("must be a JSON object")
+    assert not cluster.kube.get(f"/apis/{WF}/namespaces/{namespace}/recoveryrequests")["items"]
+    page.fill("#confirm-json", '{"from": "hand"}')
+    confirm(page)
+    expect(node(page, "d")).to_have_attribute("data-phase", "Succeeded", timeout=120_000)
+    done = wait_phase(cluster.kube, namespace, "out-1", "Succeeded")
+    assert done["status"]["tasks"]["b"]["outputsSource"] == "Provided"
+    assert done["status"]["tasks"]["d"]["outputs"]["in"]["b"] == {"from": "hand"}
+
+
+@pytest.mark.parametrize("update_phase", [False, True])
+def test_step_only_with_and_without_the_phase_checkbox(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser,
+    update_phase: bool,
+) -> None:  # fmt: skip
+    run_with_b_under_a(cluster, namespace, "step")
+    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    gate(cluster, namespace, "open")
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/step-1")
+    node(page, "b").click()
+    page.click("#retry-step")
+    expect(page.locator("#confirm-text")).to_contain_text("will only re-execute the selected step")
+    if update_phase:
+        page.check("#confirm-phase")
+    confirm(page)
+    expect(node(page, "b")).to_have_attribute("data-phase", "Succeeded", timeout=120_000)
+    [req] = cluster.kube.get(f"/apis/{WF}/namespaces/{namespace}/recoveryrequests")["items"]
+    assert req["spec"]["mode"] == "Step"
+    assert bool(req["spec"].get("updateExecutionPhase")) is update_phase
+    path = f"/apis/{WF}/namespaces/{namespace}/recoveryrequests/{req['metadata']['name']}"
+    wait_for(
+        lambda: (cluster.kube.get(path).get("status") or {}).get("phase") == "Succeeded",
+        "the Step to end",
+    )
+    status = execution(cluster.kube, namespace, "step-1")["status"]
+    assert status["tasks"]["d"]["phase"] == "Pending"  # a Step starts nothing after it
+    assert status["phase"] == ("Paused" if update_phase else "Failed")
+
+
+def test_bob_sees_no_actions_and_a_crafted_post_is_refused(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    run_with_b_under_a(cluster, namespace, "ro")
+    grant(cluster, namespace, "bob", READER)
+    page = signed_in(browser, console, cluster, "bob")
+    page.goto(f"{console}#/ns/{namespace}/x/ro-1")
+    expect(node(page, "b")).to_have_attribute("data-phase", "Failed")
+    node(page, "b").click()
+    expect(page.locator("#attempts")).to_contain_text("ro-1-b-1")
+    assert page.locator("#recover-workflow, #task-actions button").count() == 0
+    crafted = page.evaluate(
+        """async (ns) => {
+            const csrf = document.cookie.split('; ')
+                .find(c => c.startsWith('headway_csrf=')).split('=')[1];
+            const r = await fetch(`api/namespaces/${ns}/executions/ro-1/recover`, {
+                method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+                body: JSON.stringify({mode: 'Flow'})});
+            return [r.status, await r.json()];
+        }""",
+        namespace,
+    )
+    assert crafted[0] == 403 and "headway-recover" in crafted[1]["error"], crafted
+    no_csrf = page.evaluate(
+        """async (ns) => (await fetch(`api/namespaces/${ns}/executions/ro-1/recover`,
+            {method: 'POST', body: '{"mode": "Flow"}'})).status""",
+        namespace,
+    )
+    assert no_csrf == 403
+    assert not cluster.kube.get(f"/apis/{WF}/namespaces/{namespace}/recoveryrequests")["items"]
+    anonymous = browser.new_page()
+    anonymous.goto(f"{console}#/ns/{namespace}/x/ro-1")
+    expect(anonymous.locator("#signin")).to_be_visible()
+    status = anonymous.evaluate(
+        f"async () => (await fetch('api/namespaces/{namespace}/executions')).status"
+    )
+    assert status == 401
+
+
+def test_html_in_a_task_message_or_output_is_shown_as_text(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    evil = "<script>window.pwned=1</script><img src=x onerror=window.pwned=2><b>bold</b>"
+    outputs = json.dumps({"html": evil}).replace('"', '\\"')
+    tasks = [
+        {"name": "a", "command": ["sh", "-c", f'echo "{outputs}" > {OUT}']},
+        {"name": "b", "dependencies": ["a"],
+         "command": ["sh", "-c", f"echo '{evil}' > {OUT}; exit 1"]},
+    ]  # fmt: skip
+    failing_run(cluster, namespace, "xss", tasks)
+    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/xss-1")
+    node(page, "a").click()
+    expect(page.locator("#task-outputs")).to_contain_text("<script>window.pwned=1</script>")
+    node(page, "b").click()
+    expect(page.locator("#panel")).to_contain_text("<b>bold</b>")
+    assert page.locator("#panel b").count() == 0 and page.locator("#panel img").count() == 0
+    assert page.evaluate("() => window.pwned") is None
