@@ -1,0 +1,79 @@
+"""The console's pure parts: what a recovery asked for from the page may be (the server
+checks it again), and a task's attempts from its Jobs and pods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from headway.console.views import attempts, detail, request_spec
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"mode": "Flow"}, {"executionRef": {"name": "x"}, "mode": "Flow"}),
+        (
+            {"mode": "Flow", "task": "b"},
+            {"executionRef": {"name": "x"}, "mode": "Flow", "task": "b"},
+        ),
+        (
+            {"mode": "Step", "task": "b", "updateExecutionPhase": True},
+            {
+                "executionRef": {"name": "x"},
+                "mode": "Step",
+                "task": "b",
+                "updateExecutionPhase": True,
+            },
+        ),
+        (
+            {"mode": "ProvideOutputs", "task": "b", "outputs": {"n": 1}},
+            {
+                "executionRef": {"name": "x"},
+                "mode": "ProvideOutputs",
+                "task": "b",
+                "outputs": {"n": 1},
+            },
+        ),
+        ({"mode": "Delete"}, "mode must be one of Flow, Step, ProvideOutputs"),
+        ({"mode": "Step"}, "Step needs a task"),
+        ({"mode": "ProvideOutputs", "task": "b", "outputs": [1]}, "outputs must be a JSON object"),
+        ({"mode": "Flow", "task": 7}, "task must be a task's name"),
+    ],
+)
+def test_a_request_from_the_page_is_checked(body: dict[str, Any], expected: Any) -> None:
+    assert request_spec("x", body) == expected
+
+
+def test_attempts_newest_first_with_exit_codes() -> None:
+    def job(n: int) -> dict[str, Any]:
+        labels = {"headway.dev/task": "b", "headway.dev/attempt": str(n)}
+        return {"metadata": {"name": f"x-b-{n}", "labels": labels}, "status": {}}
+
+    def pod(n: int, code: int) -> dict[str, Any]:
+        state = {"terminated": {"exitCode": code, "message": "boom" if code else "{}"}}
+        return {
+            "metadata": {"name": f"x-b-{n}-p", "labels": {"job-name": f"x-b-{n}"}},
+            "status": {"containerStatuses": [{"name": "main", "state": state}]},
+        }
+
+    found = attempts([job(1), job(2)], [pod(1, 3), pod(2, 0)])
+    assert [(a["attempt"], a["pod"], a["exitCode"], a["outcome"]) for a in found] == [
+        (2, "x-b-2-p", 0, "Succeeded"),
+        (1, "x-b-1-p", 3, "Failed"),
+    ]
+
+
+def test_detail_carries_the_graph_of_the_snapshot() -> None:
+    execution = {
+        "metadata": {"name": "x", "namespace": "ns"},
+        "spec": {"workflowRef": {"name": "w"}},
+        "status": {"workflow": {"tasks": [{"name": "a"}, {"name": "b", "dependencies": ["a"]}]}},
+    }
+    shown = detail(execution)
+    assert shown["graph"] == [
+        {"name": "a", "dependencies": []},
+        {"name": "b", "dependencies": ["a"]},
+    ]
+    assert (shown["workflow"], shown["phase"], shown["namespace"]) == ("w", "Pending", "ns")
