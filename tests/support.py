@@ -264,3 +264,18 @@ def wait_token(cluster: Cluster, namespace: str, name: str, token: str) -> None:
         return (status.get("recovery") or {}).get("lastToken") == token
 
     wait_for(taken, f"the operator to take recover token {token}")
+
+
+def wait_events(
+    kube: Kube, namespace: str, seen: Callable[[list[JSON]], bool], name: str | None = None
+) -> list[JSON]:
+    """The Events in ``namespace`` (on object ``name``) once ``seen`` holds of them: the
+    operator posts Events after its status write, off the hot path, so they may follow
+    the phase they tell of by a moment."""
+    query = {"fieldSelector": f"involvedObject.name={name}"} if name else {}
+
+    def found() -> list[JSON] | None:
+        events = list(kube.get(path_of("v1", "events", namespace), **query)["items"])
+        return events if seen(events) else None
+
+    return wait_for(found, "the Events", timeout=60)

@@ -25,6 +25,7 @@ from support import (
     jobs_of,
     start,
     task_phase,
+    wait_events,
     wait_for,
     wait_phase,
 )
@@ -107,8 +108,12 @@ def test_a_job_the_api_server_refuses_fails_its_task_and_the_other_branch_finish
     assert "nodeSelector" in bad["message"] and "job" not in bad
     assert (good["phase"], good["outputs"]) == ("Succeeded", {"from": "good"})
     assert sorted(job_uids(cluster, namespace, "refused-1")) == ["refused-1-good-1"]
-    events = cluster.kube.get(path_of("v1", "events", namespace))["items"]
-    assert any(e["reason"] == "TaskFailed" and "JobRejected" in e["message"] for e in events)
+    wait_events(
+        cluster.kube,
+        namespace,
+        lambda found: any(e["reason"] == "TaskFailed" and "JobRejected" in e["message"]
+                          for e in found),
+    )  # fmt: skip
 
 
 def test_a_job_with_the_attempts_name_that_is_not_ours_is_never_adopted(

@@ -16,6 +16,7 @@ from support import (
     create,
     execution,
     jobs_of,
+    wait_events,
     wait_for,
     wait_phase,
 )
@@ -80,11 +81,12 @@ def test_etl_example_passes_outputs_downstream(
     assert job["metadata"]["ownerReferences"][0]["kind"] == "Execution"
     assert job["metadata"]["labels"]["headway.dev/task"] == "extract"
     assert job["metadata"]["labels"]["headway.dev/attempt"] == "1"
-    events = cluster.kube.get(
-        path_of("v1", "events", namespace), fieldSelector="involvedObject.name=etl-2026-11-21"
-    )["items"]
-    reasons = {e["reason"] for e in events}
-    assert {"TaskStarted", "TaskSucceeded", "ExecutionSucceeded"} <= reasons
+    wanted = {"TaskStarted", "TaskSucceeded", "ExecutionSucceeded"}
+    events = wait_events(
+        cluster.kube, namespace, lambda found: wanted <= {e["reason"] for e in found},
+        "etl-2026-11-21",
+    )  # fmt: skip
+    assert wanted <= {e["reason"] for e in events}
 
 
 def test_diamond_runs_its_middle_tasks_in_parallel(

@@ -32,6 +32,7 @@ from support import (
     jobs_of,
     request,
     start,
+    wait_events,
     wait_for,
     wait_phase,
     wait_request,
@@ -461,10 +462,12 @@ def test_requested_by_is_the_authenticated_user_and_permission_is_enforced_both_
     status = wait_phase(cluster.kube, namespace, "auth-1", "Succeeded")["status"]
     entry = next(h for h in status["history"] if h.get("request") == "by-alice")
     assert entry["by"] == "alice"
-    events = cluster.kube.get(
-        path_of("v1", "events", namespace), fieldSelector="involvedObject.name=auth-1"
-    )["items"]
-    assert any(e["reason"] == "Recovery" and "by alice" in e["message"] for e in events)
+    wait_events(
+        cluster.kube,
+        namespace,
+        lambda found: any(e["reason"] == "Recovery" and "by alice" in e["message"] for e in found),
+        "auth-1",
+    )
 
     # The annotation path records who set it, too.
     failing_run(cluster, namespace, "auth2", [gated("a")])
