@@ -194,6 +194,11 @@ def main() -> int:
         f"  kubectl get --raw /api/v1/namespaces/{chart.NAMESPACE}/services/"
         "headway-metrics:8080/proxy/metrics | grep ^headway_\n"
         f"  {helm} test {chart.RELEASE} -n {chart.NAMESPACE}\n"
+        "Open the web console (sign in with a token, e.g. alice's in "
+        f"{layout.users}/alice.kubeconfig):\n"
+        f"  kubectl proxy &\n"
+        f"  http://127.0.0.1:8001/api/v1/namespaces/{chart.NAMESPACE}/services/"
+        "headway-console:8080/proxy/\n"
         "Stop the cluster with `make cluster-down` (Headway starts again with it)."
     )
     return 0
