@@ -142,6 +142,25 @@ def test_metrics_move_during_a_run_and_the_service_proxy_reaches_them(
     assert cluster.kube.get_text(f"{service}/healthz") == "ok\n"
 
 
+def test_the_console_is_reachable_through_the_api_servers_service_proxy(
+    cluster: Cluster, operator: ChartOperator
+) -> None:
+    """As `kubectl proxy` reaches it: the page, its script, and its API refusing anyone
+    not signed in (the proxy's own credentials are not passed on as a sign-in)."""
+    base = path_of("v1", "services", chart.NAMESPACE, "headway-console:8080") + "/proxy"
+    page = cluster.kube.get_text(f"{base}/")
+    assert "<title>Headway</title>" in page and "static/app.js" in page
+    assert (
+        "dagre" in cluster.kube.get_text(f"{base}/static/app.js").lower()
+        or len(cluster.kube.get_text(f"{base}/static/app.js")) > 10_000
+    )
+    try:
+        cluster.kube.get(f"{base}/api/whoami")
+        raise AssertionError("the console answered without a sign-in")
+    except KubeError as error:
+        assert error.status == 401, error
+
+
 def test_what_happened_while_no_replica_led_is_caught_up(
     cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
