@@ -106,6 +106,8 @@ def token_of(cluster: Cluster, user: str) -> str:
 
 
 def signed_in(browser: Browser, console: str, cluster: Cluster, user: str) -> Page:
+    for context in browser.contexts:  # the pages of earlier tests: their streams end
+        context.close()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(console)
     page.fill("#token", token_of(cluster, user))

@@ -10,10 +10,10 @@ Tokens never appear in URLs or logs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -310,14 +310,13 @@ async def _watch(kube: Kube, collection: str, name: str, version: str) -> AsyncI
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
-    thread = asyncio.create_task(asyncio.to_thread(pump))
+    # A thread of its own, not the shared pool: a page may hold its stream for hours.
+    threading.Thread(target=pump, daemon=True, name=f"watch-{name}").start()
     try:
         while (event := await queue.get()) is not None:
             yield event
     finally:
-        stop = True
-        with contextlib.suppress(asyncio.CancelledError):
-            thread.cancel()
+        stop = True  # the thread ends at its watch's next event or timeout
 
 
 def make_app(server: Server, secure_cookies: bool = False) -> web.Application:
