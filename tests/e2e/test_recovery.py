@@ -427,6 +427,29 @@ def test_operator_killed_before_it_saw_a_request_applies_it_once_on_restart(
     assert sorted(job_uids(cluster, namespace, "late-1")) == ["late-1-a-1", "late-1-a-2"]
 
 
+def test_a_request_named_by_generate_name_is_audited_and_applied(
+    cluster: Cluster, operator: ChartOperator, namespace: str
+) -> None:
+    """``kubectl create`` with generateName, as CI pipelines do: the API server names the
+    request only after admission, and the recorded requester must still verify."""
+    failing_run(cluster, namespace, "gen", [gated("a")])
+    grant(cluster, namespace, "alice", RECOVERER)
+    gate(cluster, namespace, "open")
+    created = cluster.as_user("alice").create(
+        path_of(WF, "recoveryrequests", namespace),
+        {
+            "apiVersion": WF,
+            "kind": "RecoveryRequest",
+            "metadata": {"generateName": "gen-fix-"},
+            "spec": {"executionRef": {"name": "gen-1"}, "mode": "Flow"},
+        },
+    )
+    name = created["metadata"]["name"]
+    assert name.startswith("gen-fix-") and len(name) > len("gen-fix-")
+    done = wait_request(cluster, namespace, name, "Succeeded", "Failed", "Rejected")
+    assert (done["status"]["phase"], done["status"]["requestedBy"]) == ("Succeeded", "alice")
+
+
 def test_requested_by_is_the_authenticated_user_and_permission_is_enforced_both_ways(
     cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:

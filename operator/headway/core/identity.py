@@ -44,6 +44,22 @@ def request_fields(
     )
 
 
+def admitted_name(metadata: Mapping[str, Any]) -> str:
+    """The request's name as its admission webhook sees it at create: a name given with
+    ``generateName`` is made by the API server only after admission."""
+    return str(metadata.get("name") or f"generateName:{metadata.get('generateName', '')}")
+
+
+def admitted_names(metadata: Mapping[str, Any]) -> list[str]:
+    """What the webhook may have seen as this created request's name: its name, or, for
+    one named by ``generateName``, that prefix (see ``admitted_name``)."""
+    name, prefix = str(metadata.get("name", "")), metadata.get("generateName")
+    names = [name]
+    if prefix and name.startswith(prefix):
+        names.append(f"generateName:{prefix}")
+    return names
+
+
 def recover_fields(
     namespace: str, name: str, uid: str, annotations: Mapping[str, str]
 ) -> tuple[str, ...]:

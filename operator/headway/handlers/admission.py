@@ -223,7 +223,7 @@ async def record_requester(
                 "%Y-%m-%dT%H:%M:%S.%fZ"
             ),
         }
-        name = body["metadata"].get("name", "")
+        name = identity.admitted_name(body["metadata"])
         fields = identity.request_fields(namespace or "", name, body.get("spec"), recorded)
         recorded[identity.ANNOTATION_SIGNATURE] = identity.signature(_key(memo), *fields)
         for key, value in recorded.items():

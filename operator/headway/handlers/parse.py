@@ -50,10 +50,10 @@ def recover_annotation(obj: Mapping[str, Any], key: bytes | None) -> RecoverAnno
 def request(obj: Mapping[str, Any], key: bytes | None) -> Request:
     """A Request for the core; one whose spec does not parse carries the problem."""
     meta, found = obj["metadata"], annotations_of(obj)
-    fields = identity.request_fields(
-        meta.get("namespace", ""), meta["name"], obj.get("spec"), found
-    )
-    by = identity.requester(key, fields, found, identity.ANNOTATION_REQUESTED_BY)
+    by = None
+    for name in identity.admitted_names(meta):
+        fields = identity.request_fields(meta.get("namespace", ""), name, obj.get("spec"), found)
+        by = by or identity.requester(key, fields, found, identity.ANNOTATION_REQUESTED_BY)
     phase = (obj.get("status") or {}).get("phase")
     common: JSON = {"name": meta["name"], "uid": meta["uid"], "phase": phase}
     try:
