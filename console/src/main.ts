@@ -212,7 +212,7 @@ function drawGraph(svg: SVGSVGElement, d: Detail, view: View, redraw: () => void
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: "TB", nodesep: 30, ranksep: 40, marginx: 10, marginy: 10 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const task of d.graph) g.setNode(task.name, { width: 150, height: 46 });
+  for (const task of d.graph) g.setNode(task.name, { width: 200, height: 46 });
   for (const task of d.graph) for (const parent of task.dependencies) g.setEdge(parent, task.name);
   dagre.layout(g);
   const size = g.graph();
