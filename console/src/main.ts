@@ -269,7 +269,10 @@ function drawActions(actions: HTMLElement, outcome: HTMLElement, view: View): vo
 }
 
 function failedTasks(d: Detail): string[] {
-  return d.graph.map((t) => t.name).filter((n) => ["Failed", "Blocked"].includes(d.tasks[n]?.phase));
+  // What a Flow of every failed or blocked task reruns: those tasks and all downstream.
+  const stuck = d.graph.map((t) => t.name).filter((n) => ["Failed", "Blocked"].includes(d.tasks[n]?.phase));
+  const rerun = new Set(stuck.flatMap((n) => downstream(d, n)));
+  return d.graph.map((t) => t.name).filter((n) => rerun.has(n));
 }
 
 function downstream(d: Detail, task: string): string[] {

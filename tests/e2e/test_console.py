@@ -294,3 +294,30 @@ def test_html_in_a_task_message_or_output_is_shown_as_text(
     expect(page.locator("#panel")).to_contain_text("<b>bold</b>")
     assert page.locator("#panel b").count() == 0 and page.locator("#panel img").count() == 0
     assert page.evaluate("() => window.pwned") is None
+
+
+def test_the_list_the_recover_workflow_button_and_sign_out(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    run_with_b_under_a(cluster, namespace, "whole")
+    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}")
+    expect(page.locator("#executions")).to_contain_text("whole-1")
+    page.select_option("#phase-filter", "Succeeded")
+    expect(page.locator("#executions")).not_to_contain_text("whole-1")
+    page.select_option("#phase-filter", "Failed")
+    expect(page.locator("#executions")).to_contain_text("whole-1")
+    page.click("text=whole-1")
+    gate(cluster, namespace, "open")
+    page.click("#recover-workflow")
+    expect(page.locator("#confirm-tasks")).to_have_text("Will rerun: b, d")
+    confirm(page)
+    expect(page.locator("#summary")).to_have_attribute("data-phase", "Succeeded", timeout=120_000)
+    expect(page.locator("#history tr.audit")).to_contain_text("alice")
+    page.click("#logout")
+    expect(page.locator("#signin")).to_be_visible()
+    status = page.evaluate(
+        f"async () => (await fetch('api/namespaces/{namespace}/executions')).status"
+    )
+    assert status == 401
