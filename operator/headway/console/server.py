@@ -135,13 +135,15 @@ class Console:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        await _send(response, views.detail(found))
         version = found["metadata"]["resourceVersion"]
-        async for event in _watch(kube, path_of(API_VERSION, "executions", ns), name, version):
-            if event["type"] == "DELETED":
-                break
-            version = event["object"]["metadata"]["resourceVersion"]
-            await _send(response, views.detail(event["object"]))
+        try:
+            await _send(response, views.detail(found))
+            async for event in _watch(kube, path_of(API_VERSION, "executions", ns), name, version):
+                if event["type"] == "DELETED":
+                    break
+                await _send(response, views.detail(event["object"]))
+        except ConnectionResetError:
+            pass  # the page went away
         return response
 
     async def attempts(self, request: web.Request) -> web.Response:
