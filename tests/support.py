@@ -224,6 +224,12 @@ RECOVERER = [
         "verbs": ["create", "get", "list"],
     }
 ]
+# Reading runs as the CLI and the console show them: Executions, Jobs, pods and logs.
+READER = [
+    {"apiGroups": ["headway.dev"], "resources": ["executions"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
+]
 ANNOTATOR = [
     {"apiGroups": ["headway.dev"], "resources": ["executions"], "verbs": ["get", "list", "patch"]}
 ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from localcluster.chart_operator import ChartOperator
 from support import (
     OUT,
+    READER,
     RECOVERER,
     WF,
     Cluster,
@@ -27,10 +28,6 @@ from support import (
 )
 
 CLI = Path(sys.executable).parent / "kubectl-headway"
-READER = [
-    {"apiGroups": ["headway.dev"], "resources": ["executions"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
-]
 
 
 def run(

@@ -20,6 +20,7 @@ from headway.console.server import STATIC
 from localcluster.chart_operator import ChartOperator
 from support import (
     OUT,
+    READER,
     RECOVERER,
     WF,
     Cluster,
@@ -36,13 +37,6 @@ from support import (
 
 CHROMIUM = os.environ.get("HEADWAY_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
-READER = [
-    {"apiGroups": ["headway.dev"], "resources": ["executions"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]},
-    {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
-]
-RECOVERER_READ = [*RECOVERER, {"apiGroups": ["headway.dev"], "resources": ["recoveryrequests"],
-                               "verbs": ["get"]}]  # fmt: skip
 JSON = dict[str, Any]
 
 
@@ -155,7 +149,7 @@ def test_alice_sees_the_failed_node_and_retries_it_live(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
     run_with_b_under_a(cluster, namespace, "dia")
-    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    grant(cluster, namespace, "alice", RECOVERER + READER)
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}/x/dia-1")
     expect(node(page, "b")).to_have_attribute("data-phase", "Failed")
@@ -185,7 +179,7 @@ def test_provide_outputs_is_checked_in_the_page_then_flows_on(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
     run_with_b_under_a(cluster, namespace, "out")
-    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    grant(cluster, namespace, "alice", RECOVERER + READER)
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}/x/out-1")
     node(page, "b").click()
@@ -211,7 +205,7 @@ def test_step_only_with_and_without_the_phase_checkbox(
     update_phase: bool,
 ) -> None:  # fmt: skip
     run_with_b_under_a(cluster, namespace, "step")
-    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    grant(cluster, namespace, "alice", RECOVERER + READER)
     gate(cluster, namespace, "open")
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}/x/step-1")
@@ -285,7 +279,7 @@ def test_html_in_a_task_message_or_output_is_shown_as_text(
          "command": ["sh", "-c", f"echo '{evil}' > {OUT}; exit 1"]},
     ]  # fmt: skip
     failing_run(cluster, namespace, "xss", tasks)
-    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    grant(cluster, namespace, "alice", RECOVERER + READER)
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}/x/xss-1")
     node(page, "a").click()
@@ -300,7 +294,7 @@ def test_the_list_the_recover_workflow_button_and_sign_out(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
     run_with_b_under_a(cluster, namespace, "whole")
-    grant(cluster, namespace, "alice", RECOVERER_READ + READER)
+    grant(cluster, namespace, "alice", RECOVERER + READER)
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}")
     expect(page.locator("#executions")).to_contain_text("whole-1")
