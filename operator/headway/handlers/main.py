@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,13 +87,15 @@ class Operator:
         watched = set(self.namespaces)
         for workflow in workflows:
             if not watched or workflow["metadata"]["namespace"] in watched:
-                await asyncio.to_thread(reconcile_workflow, self.kube, workflow)
+                with _logged("checking a Workflow"):
+                    await asyncio.to_thread(reconcile_workflow, self.kube, workflow)
         for request in requests:
             key = request_target(request)
             if key is None or (watched and key[0] not in watched) or self.cache.execution(key):
                 continue
-            if await asyncio.to_thread(store.get_execution, self.kube, *key) is None:
-                await asyncio.to_thread(reject_orphan_request, self.kube, request, utcnow())
+            with _logged("checking a request's Execution"):
+                if await asyncio.to_thread(store.get_execution, self.kube, *key) is None:
+                    await asyncio.to_thread(reject_orphan_request, self.kube, request, utcnow())
 
     @property
     def leading(self) -> bool:
@@ -121,6 +123,16 @@ class Operator:
         while True:
             owner, events = await self.events.get()
             await asyncio.to_thread(post_events, self.kube, owner, events)
+
+
+@contextlib.contextmanager
+def _logged(what: str) -> Iterator[None]:
+    """One step of a catch-up: an API error is logged and the next step goes on (the
+    object's next event brings it back)."""
+    try:
+        yield
+    except KubeError as error:
+        log.warning("%s failed: %s", what, error)
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
