@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from headway.shell.kube import KubeError, path_of
 from localcluster.kubelet import network, podenv, runtime
 from localcluster.kubelet.probes import Prober, check
-from localcluster.kubelet.status import ContainerState, PodState, pod_status, timestamp
+from localcluster.kubelet.status import (
+    OWN_CONDITIONS,
+    ContainerState,
+    PodState,
+    pod_status,
+    timestamp,
+)
 from localcluster.kubelet.volumes import VolumeError, Volumes, read_source
 
 if TYPE_CHECKING:
@@ -395,10 +401,14 @@ class PodWorker(threading.Thread):
         with self._lock:
             status = pod_status(self.state, self.pod.get("status") or {}, _now())
             comparable = {k: v for k, v in status.items() if k != "conditions"}
+            # Sent already, and the API server still shows it: nothing to send. (The node
+            # controller sets Ready=False on a node it lost; once back, the kubelet's own
+            # conditions must be sent again, as a kubelet's status sync does.)
+            shown = (self.pod.get("status") or {}).get("conditions") or []
             if self._last_status == {
                 **comparable,
                 "c": [(c["type"], c["status"]) for c in status["conditions"]],
-            }:
+            } and _own(shown) == _own(status["conditions"]):
                 return
             try:
                 updated = self.kubelet.kube.patch(
@@ -433,3 +443,8 @@ class PodWorker(threading.Thread):
                 for n, p in self.processes.items()
             },
         }
+
+
+def _own(conditions: list[JSON]) -> list[tuple[str, str]]:
+    """The kubelet-owned conditions, as (type, status), in a stable order."""
+    return sorted((c["type"], c["status"]) for c in conditions if c["type"] in OWN_CONDITIONS)
