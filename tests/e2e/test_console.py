@@ -145,13 +145,21 @@ def run_with_b_under_a(cluster: Cluster, namespace: str, name: str) -> None:
     failing_run(cluster, namespace, name, tasks)
 
 
+def opened(
+    cluster: Cluster, namespace: str, console: str, browser: Browser, name: str, user: str
+) -> Page:
+    """``name`` failed at b (the diamond's b under a), and its page open as ``user``."""
+    run_with_b_under_a(cluster, namespace, name)
+    page = signed_in(browser, console, cluster, user)
+    page.goto(f"{console}#/ns/{namespace}/x/{name}-1")
+    return page
+
+
 def test_alice_sees_the_failed_node_and_retries_it_live(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
-    run_with_b_under_a(cluster, namespace, "dia")
     grant(cluster, namespace, "alice", RECOVERER + READER)
-    page = signed_in(browser, console, cluster, "alice")
-    page.goto(f"{console}#/ns/{namespace}/x/dia-1")
+    page = opened(cluster, namespace, console, browser, "dia", "alice")
     expect(node(page, "b")).to_have_attribute("data-phase", "Failed")
     fill = node(page, "b").locator("rect").evaluate("r => getComputedStyle(r).fill")
     assert fill == "rgb(249, 199, 194)", fill  # red
@@ -178,10 +186,8 @@ def test_alice_sees_the_failed_node_and_retries_it_live(
 def test_provide_outputs_is_checked_in_the_page_then_flows_on(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
-    run_with_b_under_a(cluster, namespace, "out")
     grant(cluster, namespace, "alice", RECOVERER + READER)
-    page = signed_in(browser, console, cluster, "alice")
-    page.goto(f"{console}#/ns/{namespace}/x/out-1")
+    page = opened(cluster, namespace, console, browser, "out", "alice")
     node(page, "b").click()
     page.click("#provide-outputs")
     page.fill("#confirm-json", '{"from": ')

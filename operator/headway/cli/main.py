@@ -27,6 +27,7 @@ from headway.cli import render
 from headway.cli.preview import preview
 from headway.core.recovery import Order
 from headway.models.base import API_VERSION
+from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, path_of
 
 JSON = dict[str, Any]
@@ -92,7 +93,7 @@ def _context_namespace(path: str | None, context: str | None) -> str:
 
 
 def _explain(error: KubeError, what: str, namespace: str) -> CliError:
-    message = _reason(error)
+    message = error.message or error.body
     if error.status == 0:
         return CliError(f"cannot reach the Kubernetes API server: {message}", UNREACHABLE)
     if error.status == 401:
@@ -102,13 +103,6 @@ def _explain(error: KubeError, what: str, namespace: str) -> CliError:
     if error.status == 404:
         return CliError(f"{what} not found in namespace {namespace!r}", NOT_FOUND)
     return CliError(f"{what}: {message}", FAILED if error.status >= 500 else USAGE)
-
-
-def _reason(error: KubeError) -> str:
-    try:
-        return str(json.loads(error.body).get("message") or error.body)
-    except (ValueError, AttributeError):
-        return str(error.body or error)
 
 
 # --- list, get, history, logs --------------------------------------------------------------
@@ -290,12 +284,9 @@ def _create_request(session: Session, collection: str, body: JSON) -> JSON:
     try:
         return dict(session.kube.create(collection, body))
     except KubeError as error:
-        if error.status == 403 and "admission webhook" not in error.body:
-            raise CliError(
-                f'you may not create recoveryrequests in namespace "{session.namespace}": '
-                "ask for the headway-recover role there",
-                FORBIDDEN,
-            ) from None
+        refused = recovery_refused(error, session.namespace)
+        if refused:
+            raise CliError(refused, FORBIDDEN) from None
         raise _explain(error, "creating the recoveryrequest", session.namespace) from None
 
 

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from headway.console import views
 from headway.models.base import API_VERSION
+from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, Server, path_of
 
 JSON = dict[str, Any]
@@ -36,10 +37,7 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def _kube_error(error: KubeError, what: str) -> web.Response:
-    try:
-        message = str(json.loads(error.body).get("message") or error.body)
-    except (ValueError, AttributeError):
-        message = str(error.body or error)
+    message = error.message or error.body
     if error.status == 401:
         return _error(401, "your sign-in has expired or the token is not valid: sign in again")
     if error.status == 0:
@@ -84,11 +82,7 @@ class Console:
         token = str(body.get("token") or "").strip()
         if not token:
             return _error(400, "paste a token (for example from `kubectl create token NAME`)")
-        kube = Kube.with_token(self.server, token)
-        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-        path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
-        who = await self.call("checking the token", lambda: kube.create(path, review))
-        user = (who.get("status") or {}).get("userInfo", {}).get("username", "")
+        user = await self.user(Kube.with_token(self.server, token))
         response = web.json_response({"user": user})
         response.set_cookie(
             TOKEN_COOKIE, token, httponly=True, samesite="Strict", secure=self.secure, path="/"
@@ -102,11 +96,14 @@ class Console:
         return response
 
     async def whoami(self, request: web.Request) -> web.Response:
-        kube = self.kube(request)
+        return web.json_response({"user": await self.user(self.kube(request))})
+
+    async def user(self, kube: Kube) -> str:
+        """Who the token belongs to (a SelfSubjectReview): 401 when it is not valid."""
         review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
         path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
         who = await self.call("checking the token", lambda: kube.create(path, review))
-        return web.json_response({"user": who["status"]["userInfo"].get("username", "")})
+        return str((who.get("status") or {}).get("userInfo", {}).get("username", ""))
 
     # --- reading ----------------------------------------------------------------------
 
@@ -221,12 +218,12 @@ class Console:
                 kube.create, path_of(API_VERSION, "recoveryrequests", ns), manifest
             )
         except KubeError as error:
-            if error.status == 403 and "admission webhook" not in error.body:
-                return _error(
-                    403, f'you may not create recoveryrequests in namespace "{ns}": '
-                    "ask for the headway-recover role there",
-                )  # fmt: skip
-            return _kube_error(error, "creating the recoveryrequest")
+            refused = recovery_refused(error, ns)
+            return (
+                _error(403, refused)
+                if refused
+                else _kube_error(error, "creating the recoveryrequest")
+            )
         return web.json_response({"name": created["metadata"]["name"]})
 
     # --- the page ---------------------------------------------------------------------

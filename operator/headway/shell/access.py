@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from headway.models.base import GROUP
-from headway.shell.kube import Kube
+from headway.shell.kube import Kube, KubeError
 
 REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
@@ -38,3 +38,14 @@ def may_create_recoveryrequests(
     }
     result = kube.create(REVIEWS, review)
     return bool((result.get("status") or {}).get("allowed"))
+
+
+def recovery_refused(error: KubeError, namespace: str) -> str | None:
+    """What to tell a person whose RecoveryRequest RBAC refused (None when the refusal
+    is something else, such as an admission webhook's)."""
+    if error.status != 403 or "admission webhook" in error.body:
+        return None
+    return (
+        f'you may not create recoveryrequests in namespace "{namespace}": '
+        "ask for the headway-recover role there"
+    )
