@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from headway.core.actions import CreateJob, DeleteJob, Emit
-from headway.core.facts import ObservedJob, observe_jobs
+from headway.core.facts import AttemptRead, ObservedJob, confirm_attempt, observe_jobs
 from headway.core.plan import Context, backoff_seconds, plan
 from headway.core.render import Owner
 from headway.core.start import start
@@ -218,20 +219,34 @@ def test_unresolvable_input_fails_without_launching_or_retrying() -> None:
     assert created([*result.jobs, *result.events]) == []
 
 
-def test_a_vanished_job_is_a_stall_and_gets_a_new_attempt() -> None:
+def gone(name: str) -> ObservedJob:
+    """What a direct read shows of a Job that no longer exists."""
+    return confirm_attempt(AttemptRead(name, None, [], "9", None), None)
+
+
+def test_a_vanished_job_is_a_stall_only_once_a_direct_read_proves_it() -> None:
     ctx = context([{"name": "a"}])
     status = plan(ctx, started(ctx), {}, T0).status
-    result = plan(ctx, status, {}, at(1))
+    suspected = plan(ctx, status, {}, at(1))
+    assert suspected.confirm == {"exe-a-1"}
+    assert suspected.status.tasks["a"] == status.tasks["a"]
+    assert created(suspected.jobs) == []
+    result = plan(ctx, status, {"exe-a-1": gone("exe-a-1")}, at(1))
     a = result.status.tasks["a"]
     assert (a.phase, a.attempts, a.auto_recoveries) == ("Running", 2, 1)
     assert created([*result.jobs, *result.events]) == ["exe-a-2"]
+    [stall] = [h for h in result.status.history if h.event == "AutoRecovered"]
+    assert stall.message is not None
+    assert "Job exe-a-1 is gone" in stall.message and "rv 9" in stall.message
 
 
 def test_stalls_beyond_max_attempts_block_the_task() -> None:
     ctx = context([{"name": "a"}, {"name": "b", "dependencies": ["a"]}], max_attempts=1)
     status = plan(ctx, started(ctx), {}, T0).status
-    status = plan(ctx, status, {"exe-a-1": job("exe-a-1", stalled="pod evicted")}, at(1)).status
-    result = plan(ctx, status, {"exe-a-2": job("exe-a-2", stalled="node lost")}, at(2))
+    evicted = job("exe-a-1", stalled="pod evicted", confirmed=True, evidence="read")
+    status = plan(ctx, status, {"exe-a-1": evicted}, at(1)).status
+    lost = job("exe-a-2", stalled="node lost", confirmed=True, evidence="read")
+    result = plan(ctx, status, {"exe-a-2": lost}, at(2))
     a = result.status.tasks["a"]
     assert (a.phase, a.reason, a.auto_recoveries) == ("Blocked", "Stalled", 1)
     assert "node lost" in (a.message or "")
@@ -239,16 +254,38 @@ def test_stalls_beyond_max_attempts_block_the_task() -> None:
     assert result.status.phase == "Blocked"
 
 
-def test_pending_too_long_is_a_stall_and_until_then_a_wake_up() -> None:
+def test_a_suspected_stall_from_the_caches_changes_nothing_but_asks_for_a_read() -> None:
+    ctx = context([{"name": "a"}])
+    status = plan(ctx, started(ctx), {}, T0).status
+    result = plan(ctx, status, {"exe-a-1": job("exe-a-1", stalled="pod evicted")}, at(1))
+    assert result.confirm == {"exe-a-1"}
+    assert (result.status.tasks["a"], result.jobs) == (status.tasks["a"], [])
+
+
+def test_a_direct_read_caught_mid_change_proves_nothing_and_looks_again_soon() -> None:
+    ctx = context([{"name": "a"}])
+    status = plan(ctx, started(ctx), {}, T0).status
+    result = plan(ctx, status, {"exe-a-1": job("exe-a-1", recheck=True)}, at(1))
+    assert (result.confirm, result.jobs, result.wake_at) == (frozenset(), [], at(3))
+    assert result.status.tasks["a"] == status.tasks["a"]
+
+
+def test_pending_too_long_is_a_stall_once_read_and_until_then_a_wake_up() -> None:
     ctx = context([{"name": "a"}], stall=60)
     status = plan(ctx, started(ctx), {}, T0).status
     pending = job("exe-a-1", pending_since=at(0), pending_reason="ImagePullBackOff")
     waiting = plan(ctx, status, {"exe-a-1": pending}, at(30))
     assert waiting.wake_at == at(60)
     assert waiting.status.tasks["a"].attempts == 1
-    stalled = plan(ctx, status, {"exe-a-1": pending}, at(60))
+    suspected = plan(ctx, status, {"exe-a-1": pending}, at(60))
+    assert suspected.confirm == {"exe-a-1"}
+    assert suspected.status.tasks["a"].attempts == 1
+    read = replace(pending, confirmed=True, evidence="pod p rv 7")
+    stalled = plan(ctx, status, {"exe-a-1": read}, at(60))
     assert stalled.status.tasks["a"].attempts == 2
     assert DeleteJob("exe-a-1") in [*stalled.jobs, *stalled.events]
+    [stall] = [h for h in stalled.status.history if h.event == "AutoRecovered"]
+    assert "ImagePullBackOff" in (stall.message or "") and "pod p rv 7" in (stall.message or "")
 
 
 def test_planning_is_deterministic() -> None:

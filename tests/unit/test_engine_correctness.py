@@ -72,7 +72,8 @@ def env_of(create: CreateJob) -> dict[str, str]:
 def test_a_stall_spends_no_retry_and_relaunches_at_once() -> None:
     ctx = context([{"name": "a", "retry": {"limit": 1, "backoffSeconds": 10}}])
     running = plan(ctx, started(ctx), {}, T0).status
-    lost = {"exe-a-1": ObservedJob("exe-a-1", "a", 1, "Running", stalled="pod was evicted")}
+    evicted = ObservedJob("exe-a-1", "a", 1, "Running", stalled="pod was evicted", confirmed=True)
+    lost = {"exe-a-1": evicted}
     after_stall = plan(ctx, running, lost, at(1))
     a = after_stall.status.tasks["a"]
     assert (a.phase, a.attempts, a.auto_recoveries, a.failures) == ("Running", 2, 1, 0)

@@ -60,6 +60,9 @@ class View:
     quiet: Quiet | None = None  # quiet_of(jobs), if the caller kept it
     since: Since | None = None  # what the last plan left, if the caller kept it
     touched: AbstractSet[str] | None = None  # tasks whose Job facts changed since then
+    # Job name -> its facts from a direct read, asked for by ``Decision.confirm``: they
+    # override what the caches show (``jobs``).
+    confirmed: Mapping[str, ObservedJob] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +73,9 @@ class Decision:
     events: list[Emit] = field(default_factory=list)
     wake_at: datetime.datetime | None = None
     watch: frozenset[str] | None = None  # Plan.watch, when a plan was made
+    # Plan.confirm: read these Jobs directly and decide again (``View.confirmed``) before
+    # carrying anything out.
+    confirm: frozenset[str] = frozenset()
 
 
 def _started(view: View, now: datetime.datetime) -> ExecutionStatus:
@@ -101,10 +107,11 @@ def decide(view: View, now: datetime.datetime) -> Decision:
             if view.prepared and decision.status.workflow is view.status.workflow
             else None,
         )
+        jobs = {**view.jobs, **view.confirmed} if view.confirmed else view.jobs
         planned = plan(
             context,
             decision.status,
-            view.jobs,
+            jobs,
             now,
             view.launches,
             view.quiet,
@@ -116,7 +123,7 @@ def decide(view: View, now: datetime.datetime) -> Decision:
             planned.jobs,
             planned.wake_at,
         )
-        decision.watch = planned.watch
+        decision.watch, decision.confirm = planned.watch, planned.confirm - view.confirmed.keys()
         decision.events += planned.events
     elif not isinstance(view.spec, str):
         decision.wake_at = now + NOT_STARTED_RECHECK  # the Workflow may appear or be fixed

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from headway.core.render import ANNOTATION_KEY, CONTAINER, LABEL_ATTEMPT, LABEL_TASK
@@ -48,12 +48,24 @@ class ObservedJob:
     pending_since: datetime.datetime | None = None
     pending_reason: str | None = None
     idempotency_key: str | None = None
+    # Which versions of the Job and its pod this was drawn from: a stall's evidence.
+    evidence: str | None = None
+    # Drawn from a direct read of the API server (``confirm_attempt``), not from the caches:
+    # a stall it shows is proven.
+    confirmed: bool = False
+    # A direct read was inconclusive (the Job changed while it was read): look again soon.
+    recheck: bool = False
 
     @property
     def quiet(self) -> bool:
         """Running on with nothing to watch (no stall, no pod sitting Pending): a pass
         has nothing to do for its task."""
-        return self.outcome == "Running" and not self.stalled and self.pending_since is None
+        return (
+            self.outcome == "Running"
+            and not self.stalled
+            and self.pending_since is None
+            and not self.recheck
+        )
 
 
 Quiet = AbstractSet[tuple[str, str | None]]  # ("Running", Job name) of the quiet attempts
@@ -241,7 +253,24 @@ def observe_jobs(
 
 
 def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> ObservedJob:
-    """The facts about one task attempt, from its Job and its newest pod."""
+    """The facts about one task attempt, from its Job and its newest pod as the caches
+    show them. The attempt's end is decided from all the evidence, in this order:
+
+    1. The Job controller's verdict of a deadline (``FailureTarget`` or ``Failed`` with
+       ``DeadlineExceeded``): a task failure, ``Timeout``, whatever the pod shows (the
+       controller marks the Job before it deletes the pod).
+    2. ``Complete`` (or ``SuccessCriteriaMet``): Succeeded once the pod's termination (and
+       so the outputs) is seen; a pod not yet terminated in the cache is a cache behind
+       the Job's, so wait; no pod at all is a *suspected* stall (outputs lost).
+    3. The main container's own end, on a pod not going away: exit 0 is a success, any
+       other a failure (no waiting for the Job controller).
+    4. A pod evicted, disrupted, or deleted before it finished; a Job being deleted; a
+       ``Failed`` Job whose pod is gone: *suspected* stalls.
+    5. A pod going away that has ended, or a ``Failed`` Job whose pod the cache still
+       shows running: wait for the evidence that decides.
+
+    A suspected stall is only that: the planner acts on one only once a direct read of
+    the Job and its pods (``confirm_attempt``) shows the same."""
     meta = job["metadata"]
     labels = meta.get("labels") or {}
     terminated = ((_main_status(pod).get("state") or {}).get("terminated") or {}) if pod else {}
@@ -256,78 +285,92 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observ
         ),
         "finished_at": parse_time(terminated.get("finishedAt")),
         "idempotency_key": (meta.get("annotations") or {}).get(ANNOTATION_KEY),
+        "evidence": _versions(job, pod),
     }
-    complete, failed = _condition(job, "Complete"), _condition(job, "Failed")
-    # The Job's verdict, once it has one, is never contradicted.
-    if complete:
-        if not terminated:
-            # It succeeded but its pod (and so its outputs) is gone: never a success
-            # with {}; the attempt must run again.
-            lost = "the attempt's pod vanished before its outputs were recorded"
-            return ObservedJob(outcome="Running", stalled=lost, **base)
-        base["finished_at"] = base["finished_at"] or parse_time(complete.get("lastTransitionTime"))
-        return ObservedJob(outcome="Succeeded", **base)
+    complete = _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet")
+    failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
     if failed and failed.get("reason") == "DeadlineExceeded":
         base["finished_at"] = base["finished_at"] or parse_time(failed.get("lastTransitionTime"))
         reason, message = _failure(failed, terminated, job)
         return ObservedJob(outcome="Failed", reason=reason, message=message, **base)
-    # Before the verdict: the main container's end is the attempt's end (no waiting for
-    # the Job controller), unless the pod is going away, when only the Job can say why.
+    if complete:
+        if terminated:
+            base["finished_at"] = base["finished_at"] or parse_time(
+                complete.get("lastTransitionTime")
+            )
+            return ObservedJob(outcome="Succeeded", **base)
+        if pod is None:
+            lost = f"Job {meta['name']} is Complete but its pod is gone, with its outputs"
+            return ObservedJob(outcome="Running", stalled=lost, **base)
+        return ObservedJob(outcome="Running", **base)  # the pod cache is behind the Job's
     ended = terminated.get("exitCode") is not None
-    if ended and terminated["exitCode"] == 0 and not failed:
-        return ObservedJob(outcome="Succeeded", **base)
-    stall = _stall(pod, terminated, failed is not None)
+    going = pod is not None and _going(pod)
+    if ended and not going and not failed:
+        if terminated["exitCode"] == 0:
+            return ObservedJob(outcome="Succeeded", **base)
+        reason, message = _failure({}, terminated, job)
+        return ObservedJob(outcome="Failed", reason=reason, message=message, **base)
+    stall = _stall(job, pod, terminated, failed is not None)
     if stall:
         return ObservedJob(outcome="Running", stalled=stall, **base)
-    if failed or (ended and pod is not None and not _going(pod)):
-        verdict = failed or {}
-        if failed:
-            base["finished_at"] = base["finished_at"] or parse_time(
-                failed.get("lastTransitionTime")
-            )
-        reason, message = _failure(verdict, terminated, job)
+    if failed and ended and not going:
+        base["finished_at"] = base["finished_at"] or parse_time(failed.get("lastTransitionTime"))
+        reason, message = _failure(failed, terminated, job)
         return ObservedJob(outcome="Failed", reason=reason, message=message, **base)
+    if failed or going:
+        return ObservedJob(outcome="Running", **base)  # wait for what decides
     since, why = _pending(job, pod)
     return ObservedJob(outcome="Running", pending_since=since, pending_reason=why, **base)
+
+
+def _versions(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> str:
+    """Which versions of the Job and pod a fact was drawn from (a stall's evidence)."""
+    seen = f"Job rv {job['metadata'].get('resourceVersion', '?')}"
+    if pod is None:
+        return f"{seen}, no pod"
+    return f"{seen}, pod {pod['metadata']['name']} rv {pod['metadata'].get('resourceVersion', '?')}"
 
 
 def _going(pod: Mapping[str, Any]) -> bool:
     """Being deleted, disrupted or evicted: its exit code may be the Job controller's
     doing (a deadline), so the Job's verdict decides."""
     status = pod.get("status") or {}
-    disrupted = any(
-        c.get("type") == "DisruptionTarget" and c.get("status") == "True"
-        for c in status.get("conditions") or []
+    return bool(
+        pod["metadata"].get("deletionTimestamp")
+        or _disruption(pod)
+        or status.get("reason") == "Evicted"
     )
-    return bool(pod["metadata"].get("deletionTimestamp") or disrupted or status.get("reason"))
 
 
-def _stall(pod: Mapping[str, Any] | None, terminated: JSON, failed: bool) -> str | None:
-    """Why the engine, not the task, lost this attempt; None if it did not."""
+def _disruption(pod: Mapping[str, Any]) -> JSON | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _stall(
+    job: Mapping[str, Any], pod: Mapping[str, Any] | None, terminated: JSON, failed: bool
+) -> str | None:
+    """Why the engine, not the task, may have lost this attempt; None if nothing says so.
+    (Called once a deadline and a success are ruled out.)"""
     if pod is not None:
-        status = pod.get("status") or {}
-        disruption = next(
-            (
-                c
-                for c in status.get("conditions") or []
-                if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
-            ),
-            None,
-        )
+        name, status = pod["metadata"]["name"], pod.get("status") or {}
+        disruption = _disruption(pod)
         if disruption:
             detail = disruption.get("message") or disruption.get("reason") or "disrupted"
-            return f"pod {pod['metadata']['name']} was disrupted: {detail}"
+            return f"pod {name} was disrupted: {detail}"
         if status.get("reason") == "Evicted":
-            return f"pod {pod['metadata']['name']} was evicted: {status.get('message', '')}".rstrip(
-                ": "
-            )
-        if pod["metadata"].get("deletionTimestamp") and status.get("phase") not in (
-            "Succeeded",
-            "Failed",
-        ):
-            return f"pod {pod['metadata']['name']} was deleted before it finished"
-    if failed and not terminated:
-        return "the pod vanished before it finished"
+            return f"pod {name} was evicted: {status.get('message', '')}".rstrip(": ")
+        deleted = pod["metadata"].get("deletionTimestamp")
+        if deleted and not terminated:
+            return f"pod {name} was deleted at {deleted} before it finished"
+        if deleted and failed:
+            return f"pod {name} was deleted at {deleted} and its Job failed for it"
+    elif failed:
+        return f"Job {job['metadata']['name']} failed and its pod is gone"
+    if job["metadata"].get("deletionTimestamp") and not terminated:
+        return f"Job {job['metadata']['name']} is being deleted"
     return None
 
 
@@ -344,3 +387,43 @@ def _failure(condition: JSON, terminated: JSON, job: Mapping[str, Any]) -> tuple
     return str(condition.get("reason") or "Failed"), str(
         condition.get("message") or "the Job failed"
     )
+
+
+@dataclass(frozen=True)
+class AttemptRead:
+    """A direct read of one attempt, in this order: its Job, then its pods (a consistent
+    LIST), then its Job again. The pods are at least as new as the first Job; the second
+    Job is at least as new as the pods."""
+
+    name: str
+    before: Mapping[str, Any] | None
+    pods: Sequence[Mapping[str, Any]]
+    pods_version: str
+    after: Mapping[str, Any] | None
+
+
+def confirm_attempt(read: AttemptRead, cached: ObservedJob | None) -> ObservedJob:
+    """The facts of an attempt from a direct read, so that a stall is declared only on
+    proof, never because one watch cache is behind another. A stall is proven when both
+    readings of the Job agree with the pods: the first Job is no newer than the pods, so
+    a pod it needs and they lack is really gone (a Complete Job's pod); the second is no
+    older, so a deadline that deleted the pod is already on it. When the readings
+    disagree the Job changed meanwhile: nothing is proven, look again. The evidence
+    names the versions the caches showed (``cached``) and those read."""
+    pod = latest_pods(read.pods).get(read.name)
+    seen = f"the caches showed {cached.evidence if cached else 'no such Job'}"
+    read_at = f"{seen}; a direct read found pods at rv {read.pods_version}"
+    if read.after is None:
+        gone = f"Job {read.name} is gone"
+        evidence = f"{read_at} and no such Job"
+        return ObservedJob(
+            read.name, "", 0, "Running", stalled=gone, evidence=evidence, confirmed=True
+        )
+    now = observe_job(read.after, pod)
+    evidence = f"{read_at}, {now.evidence}"
+    then = observe_job(read.before, pod) if read.before is not None else None
+    if now.stalled and then is not None and then.stalled:
+        return replace(now, evidence=evidence, confirmed=True)
+    if now.stalled:
+        return replace(now, stalled=None, evidence=evidence, recheck=True)
+    return replace(now, evidence=evidence, confirmed=True)

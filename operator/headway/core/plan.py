@@ -42,6 +42,8 @@ ACTIVE = frozenset(("Running", "Retrying"))
 PHASE = attrgetter("phase")
 PHASE_JOB = attrgetter("phase", "job")
 MESSAGE_LIMIT = 256  # a task's message in status; the rest goes to Events and logs
+EVIDENCE_LIMIT = 640  # a stall's reason and evidence, in the history
+RECHECK_SECONDS = 2.0  # a direct read caught the Job changing: read again this soon
 DEFER_SECONDS = 5.0  # a Job create that met a transient API error is tried again this soon
 
 
@@ -104,6 +106,9 @@ class Plan:
     # Tasks the next pass must look at even if nothing about them changes: retrying,
     # running with something to watch or not yet seen, ready but not started.
     watch: frozenset[str] = frozenset()
+    # Jobs whose facts suggest a stall: read them directly (``facts.confirm_attempt``)
+    # and plan again; nothing is done about them until then.
+    confirm: frozenset[str] = frozenset()
 
 
 def backoff_seconds(retry: RetryPolicy, retry_number: int) -> float:
@@ -156,6 +161,7 @@ class _Planner:
         self.events: list[Emit] = []
         self.wake: list[datetime.datetime] = []
         self.waiting: set[str] = set()  # tasks whose Job create was deferred this pass
+        self.confirm: set[str] = set()  # Jobs to read directly before a stall is declared
         self.before = status.tasks
         self.counts = status.phase_counts()  # carried from the pass before; changed at the end
         self.stopped = bool(self.counts["Failed"] or self.counts["Blocked"])
@@ -277,28 +283,41 @@ class _Planner:
             self.record("Failed", name, state.attempts, clip(f"{reason}: {message}"))
             self.emit("Warning", "TaskFailed", f"task {name} failed: {reason}: {message}")
 
-    def stall(self, name: str, why: str) -> None:
-        """The engine lost the attempt: try again at once, up to ``maxAttempts`` times, then
-        Blocked. A stall is not the task's fault: it spends no retry."""
+    def suspect(self, name: str, job: ObservedJob | None, why: str) -> None:
+        """The caches suggest the engine lost the attempt. Only a direct read proves it:
+        until ``job`` comes from one, ask for it and change nothing."""
+        state = self.status.tasks[name]
+        if job is None or not job.confirmed:
+            self.confirm.add(state.job or "")
+            return
+        self.stall(name, why, job.evidence)
+
+    def stall(self, name: str, why: str, evidence: str | None = None) -> None:
+        """The engine lost the attempt (proven: see ``suspect``): try again at once, up to
+        ``maxAttempts`` times, then Blocked. A stall is not the task's fault: it spends no
+        retry. The ``evidence`` that proved it is kept in the history."""
         state = self.state(name)
         if state.job and state.job in self.observed:
             self.jobs.append(DeleteJob(state.job))
+        proof = f" [evidence: {evidence}]" if evidence else ""
         if state.auto_recoveries < self.context.auto_recovery.max_attempts:
             state.auto_recoveries += 1
-            self.record("AutoRecovered", name, state.attempts, clip(why))
+            self.record("AutoRecovered", name, state.attempts, clip(why + proof, EVIDENCE_LIMIT))
             self.emit(
                 "Warning",
                 "TaskStalled",
-                f"task {name} attempt {state.attempts} stalled ({why}); starting a new attempt",
+                f"task {name} attempt {state.attempts} stalled ({why}){proof}; "
+                "starting a new attempt",
             )
             self.launch(name)
         else:
             state.phase, state.reason, state.finished_at = "Blocked", "Stalled", self.now
             self.stopped = True
-            state.message = clip(
-                f"{why}; gave up after {state.auto_recoveries} automatic recoveries"
+            gave_up = f"gave up after {state.auto_recoveries} automatic recoveries"
+            state.message = clip(f"{why}; {gave_up}")
+            self.record(
+                "Blocked", name, state.attempts, clip(state.message + proof, EVIDENCE_LIMIT)
             )
-            self.record("Blocked", name, state.attempts, state.message)
             self.emit("Warning", "TaskBlocked", f"task {name} blocked: {state.message}")
 
     # --- the pass -----------------------------------------------------------------------
@@ -310,11 +329,13 @@ class _Planner:
         if job is None:
             if state.job in self.launches.created:
                 return  # created in this very pass: the caches have not shown it yet
-            self.stall(name, f"Job {state.job} disappeared")
+            self.suspect(name, None, f"Job {state.job} disappeared")
             return
         if job.stalled:
-            self.stall(name, job.stalled)
+            self.suspect(name, job, job.stalled)
             return
+        if job.recheck:
+            self.wake.append(self.now + datetime.timedelta(seconds=RECHECK_SECONDS))
         if job.outcome == "Running":
             self.watch_pending(name, job)
             return
@@ -337,7 +358,8 @@ class _Planner:
         limit = job.pending_since + datetime.timedelta(seconds=timeout)
         if self.now >= limit:
             reason = job.pending_reason or "not started"
-            self.stall(name, f"pod Pending for over {timeout}s ({reason})")
+            since = job.pending_since.isoformat()
+            self.suspect(name, job, f"pod Pending since {since}, over {timeout}s ({reason})")
         else:
             self.wake.append(limit)
 
@@ -382,7 +404,8 @@ class _Planner:
         self.status.carry_outputs_total(self.outputs_total)
         watch = frozenset(name for name in visited if self.needs_watch(name))
         wake = min(self.wake) if self.wake else None
-        return Plan(self.status, self.jobs, self.events, wake, watch)
+        confirm = frozenset(self.confirm)
+        return Plan(self.status, self.jobs, self.events, wake, watch, confirm)
 
     def sweep(self, quiet: Quiet) -> Iterator[str]:
         """Every task but the Succeeded and the quietly running, lazily, in C (a task's

@@ -12,6 +12,7 @@ from typing import Any
 
 from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.decide import Decision, View, decide
+from headway.core.facts import ObservedJob, confirm_attempt
 from headway.core.plan import Launches, Since
 from headway.core.requests import RequestUpdate
 from headway.core.start import workflow_status
@@ -108,6 +109,22 @@ def load_view(
     return view, kept
 
 
+def confirm_stalls(kube: Kube, view: View, names: frozenset[str]) -> dict[str, ObservedJob]:
+    """Read directly the attempts the caches suggest were lost, and log what was found:
+    a stall is declared only on this proof."""
+    confirmed = {}
+    for name in sorted(names):
+        read = store.read_attempt(kube, view.namespace, name)
+        fact = confirmed[name] = confirm_attempt(read, view.jobs.get(name))
+        where = f"execution {view.namespace}/{view.name}: attempt {name}"
+        if fact.stalled:
+            log.warning("%s stalled: %s [%s]", where, fact.stalled, fact.evidence)
+        else:
+            again = ", still changing: looking again" if fact.recheck else ""
+            log.info("%s is not stalled: %s%s [%s]", where, fact.outcome, again, fact.evidence)
+    return confirmed
+
+
 def _merge(old: Launches, new: Launches) -> Launches:
     return Launches(
         {**old.refused, **new.refused}, {**old.deferred, **new.deferred}, old.created | new.created
@@ -119,6 +136,9 @@ def carry_out_jobs(kube: Kube, view: View, now: datetime.datetime, created: list
     server refuses or defers a create, decide again knowing it, so the status written
     says what really happened."""
     decision = decide(view, now)
+    if decision.confirm:
+        view = dataclasses.replace(view, confirmed=confirm_stalls(kube, view, decision.confirm))
+        decision = decide(view, now)
     store.delete_jobs(kube, view.namespace, [j for j in decision.jobs if isinstance(j, DeleteJob)])
     launches = Launches(created=frozenset(j["metadata"]["name"] for j in created))
     for _ in range(LAUNCH_ROUNDS):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from headway.core.actions import CreateJob, DeleteJob, Emit
-from headway.core.facts import is_attempt
+from headway.core.facts import AttemptRead, is_attempt
 from headway.core.identity import ANNOTATION_SUBMITTED
 from headway.core.plan import Launches
 from headway.core.scan import changed_keys
@@ -154,6 +154,19 @@ def create_jobs(
             else:
                 refused[action.name] = error.message
     return Launches(refused, deferred, frozenset(created)), bodies
+
+
+def read_attempt(kube: Kube, namespace: str, name: str) -> AttemptRead:
+    """Read one attempt directly, bypassing the caches: its Job, its pods (a consistent
+    LIST), its Job again, in that order (see ``facts.confirm_attempt``)."""
+    job_path = path_of("batch/v1", "jobs", namespace, name)
+    before = kube.find(job_path)
+    pods = kube.get(
+        path_of("v1", "pods", namespace), labelSelector=f"batch.kubernetes.io/job-name={name}"
+    )
+    after = kube.find(job_path)
+    version = str((pods.get("metadata") or {}).get("resourceVersion", "?"))
+    return AttemptRead(name, before, pods.get("items") or [], version, after)
 
 
 def delete_jobs(kube: Kube, namespace: str, deletes: list[DeleteJob]) -> None:
