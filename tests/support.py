@@ -208,31 +208,17 @@ def job_uids(cluster: Cluster, namespace: str, name: str) -> dict[str, str]:
     }
 
 
-def grant(cluster: Cluster, namespace: str, user: str, rules: list[JSON]) -> None:
-    role = f"{user}-role"
-    cluster.kube.create(
-        path_of("rbac.authorization.k8s.io/v1", "roles", namespace),
-        {"metadata": {"name": role}, "rules": rules},
-    )
-    bind(cluster.kube, namespace, role, ("Role", role), user_subject(user))
+def grant(cluster: Cluster, namespace: str, user: str, *roles: str) -> None:
+    """Bind the chart's ClusterRoles ``roles`` (``headway-view``, ``headway-run``,
+    ``headway-recover``, ``headway-edit``) or built-in ones (``edit``) to ``user`` in
+    ``namespace``: tests use the roles people are given, never hand-made ones."""
+    for role in roles:
+        bind(cluster.kube, namespace, f"{user}-{role}", ("ClusterRole", role), user_subject(user))
 
 
-RECOVERER = [
-    {
-        "apiGroups": ["headway.dev"],
-        "resources": ["recoveryrequests"],
-        "verbs": ["create", "get", "list"],
-    }
-]
-# Reading runs as the CLI and the console show them: Executions, Jobs, pods and logs.
-READER = [
-    {"apiGroups": ["headway.dev"], "resources": ["executions"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]},
-    {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
-]
-ANNOTATOR = [
-    {"apiGroups": ["headway.dev"], "resources": ["executions"], "verbs": ["get", "list", "patch"]}
-]
+# The roles a person who reads runs and recovers them is given.
+RECOVERER = ("headway-view", "headway-recover")
+READER = ("headway-view",)
 
 
 def request(kube: Kube, namespace: str, name: str, execution_name: str, **spec: Any) -> JSON:

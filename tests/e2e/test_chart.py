@@ -9,6 +9,8 @@ import collections
 import datetime
 from typing import Any
 
+import pytest
+
 from headway.shell.kube import Kube, KubeError, path_of
 from localcluster import chart
 from localcluster.chart_operator import ChartOperator
@@ -17,6 +19,7 @@ from support import (
     RECOVERER,
     WF,
     Cluster,
+    create,
     execution,
     failing_run,
     gate,
@@ -61,7 +64,7 @@ def test_recovery_by_alice_through_the_in_cluster_webhooks_bob_refused(
     cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "hook", [gated("a")])
-    grant(cluster, namespace, "alice", RECOVERER)
+    grant(cluster, namespace, "alice", *RECOVERER)
     try:
         request(cluster.as_user("bob"), namespace, "by-bob", "hook-1", mode="Flow")
         raise AssertionError("bob created a RecoveryRequest")
@@ -162,26 +165,30 @@ def test_the_console_is_reachable_through_the_api_servers_service_proxy(
 def test_what_happened_while_no_replica_led_is_caught_up(
     cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
-    """Created while the operator is down: a Workflow with a cycle (the validating webhook
-    fails open) and a request for an Execution that does not exist. The replicas that
-    start see them before either leads; the one that takes the Lease catches up."""
+    """Created while the operator is down: an Execution of a Workflow that does not exist
+    (running a named Workflow never waits for the operator). Defining a Workflow does: it
+    is refused, never admitted unchecked. The replicas that start see the Execution before
+    either leads; the one that takes the Lease catches up."""
     operator.kill()
     try:
-        cycle = [
-            {"name": "a", "dependencies": ["b"], "command": ["true"]},
-            {"name": "b", "dependencies": ["a"], "command": ["true"]},
-        ]
-        cluster.kube.create(path_of(WF, "workflows", namespace), workflow("loop", cycle))
+        with pytest.raises(KubeError) as refused:
+            cluster.kube.create(path_of(WF, "workflows", namespace),
+                                workflow("loop", [{"name": "a", "command": ["true"]}]))  # fmt: skip
+        assert "record-definer-workflow.headway.dev" in str(refused.value)
+        create(cluster.kube, namespace, {
+            "apiVersion": WF, "kind": "Execution", "metadata": {"name": "orphan"},
+            "spec": {"workflowRef": {"name": "missing"}},
+        })  # fmt: skip
     finally:
         operator.start()
 
     def ready_false() -> JSON | None:
-        found = cluster.kube.get(path_of(WF, "workflows", namespace, "loop"))
+        found = cluster.kube.get(path_of(WF, "executions", namespace, "orphan"))
         conditions = (found.get("status") or {}).get("conditions") or []
         return next((c for c in conditions if c["status"] == "False"), None)
 
-    condition = wait_for(ready_false, "the Workflow to be marked not Ready", 120)
-    assert condition["message"] == "dependency cycle: a -> b -> a"
+    condition = wait_for(ready_false, "the Execution to be marked not Ready", 120)
+    assert condition["message"] == 'Workflow "missing" not found'
 
 
 def test_uninstall_keeps_crds_and_executions_and_blocks_nothing(

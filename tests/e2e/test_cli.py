@@ -102,8 +102,8 @@ def test_recover_by_alice_step_task_and_outputs_bob_refused(
 ) -> None:
     tasks = [gated("a"), {"name": "b", "dependencies": ["a"], "command": emit("b")}]
     failing_run(cluster, namespace, "cli", tasks)
-    grant(cluster, namespace, "alice", RECOVERER + READER)
-    grant(cluster, namespace, "bob", READER)
+    grant(cluster, namespace, "alice", *RECOVERER)
+    grant(cluster, namespace, "bob", *READER)
     before = job_uids(cluster, namespace, "cli-1")
 
     refused = run(cluster, "bob", namespace, "recover", "cli-1", "--yes")

@@ -158,7 +158,7 @@ def opened(
 def test_alice_sees_the_failed_node_and_retries_it_live(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
-    grant(cluster, namespace, "alice", RECOVERER + READER)
+    grant(cluster, namespace, "alice", *RECOVERER)
     page = opened(cluster, namespace, console, browser, "dia", "alice")
     expect(node(page, "b")).to_have_attribute("data-phase", "Failed")
     fill = node(page, "b").locator("rect").evaluate("r => getComputedStyle(r).fill")
@@ -186,7 +186,7 @@ def test_alice_sees_the_failed_node_and_retries_it_live(
 def test_provide_outputs_is_checked_in_the_page_then_flows_on(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
-    grant(cluster, namespace, "alice", RECOVERER + READER)
+    grant(cluster, namespace, "alice", *RECOVERER)
     page = opened(cluster, namespace, console, browser, "out", "alice")
     node(page, "b").click()
     page.click("#provide-outputs")
@@ -211,7 +211,7 @@ def test_step_only_with_and_without_the_phase_checkbox(
     update_phase: bool,
 ) -> None:  # fmt: skip
     run_with_b_under_a(cluster, namespace, "step")
-    grant(cluster, namespace, "alice", RECOVERER + READER)
+    grant(cluster, namespace, "alice", *RECOVERER)
     gate(cluster, namespace, "open")
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}/x/step-1")
@@ -239,7 +239,7 @@ def test_bob_sees_no_actions_and_a_crafted_post_is_refused(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
     run_with_b_under_a(cluster, namespace, "ro")
-    grant(cluster, namespace, "bob", READER)
+    grant(cluster, namespace, "bob", *READER)
     page = signed_in(browser, console, cluster, "bob")
     page.goto(f"{console}#/ns/{namespace}/x/ro-1")
     expect(node(page, "b")).to_have_attribute("data-phase", "Failed")
@@ -285,7 +285,7 @@ def test_html_in_a_task_message_or_output_is_shown_as_text(
          "command": ["sh", "-c", f"echo '{evil}' > {OUT}; exit 1"]},
     ]  # fmt: skip
     failing_run(cluster, namespace, "xss", tasks)
-    grant(cluster, namespace, "alice", RECOVERER + READER)
+    grant(cluster, namespace, "alice", *RECOVERER)
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}/x/xss-1")
     node(page, "a").click()
@@ -300,7 +300,7 @@ def test_the_list_the_recover_workflow_button_and_sign_out(
     cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
 ) -> None:
     run_with_b_under_a(cluster, namespace, "whole")
-    grant(cluster, namespace, "alice", RECOVERER + READER)
+    grant(cluster, namespace, "alice", *RECOVERER)
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}")
     expect(page.locator("#executions")).to_contain_text("whole-1")

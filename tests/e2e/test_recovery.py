@@ -14,7 +14,6 @@ import pytest
 from headway.shell.kube import KubeError, path_of
 from localcluster.chart_operator import ChartOperator
 from support import (
-    ANNOTATOR,
     OUT,
     RECOVERER,
     WF,
@@ -433,7 +432,7 @@ def test_a_request_named_by_generate_name_is_audited_and_applied(
     """``kubectl create`` with generateName, as CI pipelines do: the API server names the
     request only after admission, and the recorded requester must still verify."""
     failing_run(cluster, namespace, "gen", [gated("a")])
-    grant(cluster, namespace, "alice", RECOVERER)
+    grant(cluster, namespace, "alice", *RECOVERER)
     gate(cluster, namespace, "open")
     created = cluster.as_user("alice").create(
         path_of(WF, "recoveryrequests", namespace),
@@ -455,8 +454,8 @@ def test_requested_by_is_the_authenticated_user_and_permission_is_enforced_both_
 ) -> None:
     failing_run(cluster, namespace, "auth", [gated("a")])
     alice, bob = cluster.as_user("alice"), cluster.as_user("bob")
-    grant(cluster, namespace, "alice", RECOVERER + ANNOTATOR)
-    grant(cluster, namespace, "bob", ANNOTATOR)
+    grant(cluster, namespace, "alice", *RECOVERER)
+    grant(cluster, namespace, "bob", "headway-run")
 
     # bob may not create requests (Kubernetes RBAC) ...
     with pytest.raises(KubeError) as refused:
@@ -512,12 +511,8 @@ def test_rest_post_with_a_service_account_token_creates_an_audited_request(
     cluster.kube.create(
         path_of("v1", "serviceaccounts", namespace), {"metadata": {"name": "pipeline-bot"}}
     )
-    cluster.kube.create(
-        path_of("rbac.authorization.k8s.io/v1", "roles", namespace),
-        {"metadata": {"name": "recoverer"}, "rules": RECOVERER},
-    )
     bot = {"kind": "ServiceAccount", "name": "pipeline-bot", "namespace": namespace}
-    bind(cluster.kube, namespace, "pipeline-bot", ("Role", "recoverer"), bot)
+    bind(cluster.kube, namespace, "pipeline-bot", ("ClusterRole", "headway-recover"), bot)
     token = cluster.kube.create(
         path_of("v1", "serviceaccounts", namespace, "pipeline-bot") + "/token",
         {"spec": {"expirationSeconds": 600}},

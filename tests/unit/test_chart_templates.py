@@ -128,16 +128,23 @@ def test_only_the_identity_webhooks_fail_closed_and_only_on_what_they_guard(
     ]
     closed = {h["name"]: h for h in hooks if h["failurePolicy"] == "Fail"}
     assert sorted(closed) == [
+        "record-definer-execution.headway.dev",
+        "record-definer-workflow.headway.dev",
         "record-recoverer.headway.dev",
         "record-requester.headway.dev",
         "recover-permission.headway.dev",
     ]
     for hook in closed.values():
         [condition] = hook["matchConditions"]
-        assert (
-            "headway.dev/recover" in condition["expression"] or "CREATE" in condition["expression"]
-        )
+        guarded = ("headway.dev/recover", "CREATE", "spec")
+        assert any(word in condition["expression"] for word in guarded)
         assert "labels" not in condition["expression"]
+    # An Execution of a named Workflow never waits for the operator: the definer webhook
+    # is called only for an inline workflow or a definer record.
+    definer = closed["record-definer-execution.headway.dev"]["matchConditions"][0]["expression"]
+    inline = "(has(object.spec) && has(object.spec.workflow))"
+    assert definer.startswith(f"request.operation == 'CREATE' ? ({inline} || (has(object.metadata")
+    assert "workflowRef" not in definer
     requester = closed["record-requester.headway.dev"]["matchConditions"][0]["expression"]
     assert requester.startswith("request.operation == 'CREATE' || ")
 
@@ -208,8 +215,40 @@ def test_helm_test_submits_an_execution_with_its_own_narrow_account(docs: list[J
     role = one(docs, "Role", "headway-test")
     assert role["rules"] == [
         {"apiGroups": ["headway.dev"], "resources": ["workflows", "executions"],
-         "verbs": ["get", "create", "delete"]}
+         "verbs": ["get", "create", "delete"]},
+        # Defining its Workflow is defining what runs.
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]},
     ]  # fmt: skip
+
+
+def rules_of(docs: list[JSON], role: str) -> set[tuple[str, str, str]]:
+    """(group, resource, verb) for every grant of the ClusterRole ``role``."""
+    return {
+        (group, resource, verb)
+        for rule in one(docs, "ClusterRole", role)["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_the_roles_for_people_are_those_of_design_section_11(docs: list[JSON]) -> None:
+    view = rules_of(docs, "headway-view")
+    for resource in ("workflows", "executions", "recoveryrequests"):
+        assert ("headway.dev", resource, "list") in view
+    assert {("batch", "jobs", "get"), ("", "pods", "list"), ("", "pods/log", "get")} <= view
+    assert {verb for _, _, verb in view} == {"get", "list", "watch"}
+    run = rules_of(docs, "headway-run")
+    assert ("headway.dev", "executions", "create") in run
+    assert ("headway.dev", "workflows", "create") not in run
+    assert {group for group, _, _ in run} == {"headway.dev"}
+    edit = rules_of(docs, "headway-edit")
+    assert ("headway.dev", "workflows", "create") in edit
+    # Headway's objects only: defining pods also takes create jobs, from elsewhere.
+    assert {group for group, _, _ in edit} == {"headway.dev"}
+    recover = rules_of(docs, "headway-recover")
+    assert ("headway.dev", "recoveryrequests", "create") in recover
+    assert ("headway.dev", "executions", "create") not in recover
 
 
 def test_the_chart_names_no_file_outside_itself() -> None:

@@ -274,12 +274,30 @@ def test_decide_starts_launches_and_asks_to_be_woken_when_not_started() -> None:
     missing = decide(View("exe", "ns", "uid-1", spec, ExecutionStatus()), T0)
     assert missing.status.conditions[0].reason == "WorkflowNotFound"
     assert missing.wake_at is not None and missing.jobs == []
+    defined = workflow([{"name": "a"}])
+    unchecked = decide(View("exe", "ns", "uid-1", spec, ExecutionStatus(), workflow=defined), T0)
+    assert unchecked.status.conditions[0].reason == "DefinerNotChecked"
+    assert 'Workflow "wf"' in (unchecked.status.conditions[0].message or "")
+    assert unchecked.jobs == [] and unchecked.status.workflow is None
     found = decide(
-        View("exe", "ns", "uid-1", spec, ExecutionStatus(), workflow=workflow([{"name": "a"}])),
+        View("exe", "ns", "uid-1", spec, ExecutionStatus(), workflow=defined,
+             workflow_definer="dana"),
         T0,
-    )
+    )  # fmt: skip
     assert [c.name for c in creates(found.jobs)] == ["exe-a-1"]
     assert found.status.outputs_limit is not None
+    [created] = [h for h in found.status.history if h.event == "Created"]
+    assert created.by == "dana"
+
+
+def test_decide_never_starts_an_inline_workflow_nobody_was_checked_to_define() -> None:
+    spec = ExecutionSpec.model_validate({"workflow": workflow([{"name": "a"}]).wire()})
+    unchecked = decide(View("exe", "ns", "uid-1", spec, ExecutionStatus()), T0)
+    [ready] = unchecked.status.conditions
+    assert (ready.status, ready.reason, unchecked.jobs) == ("False", "DefinerNotChecked", [])
+    assert "inline workflow" in (ready.message or "")
+    started = decide(View("exe", "ns", "uid-1", spec, ExecutionStatus(), definer="dana"), T0)
+    assert [c.name for c in creates(started.jobs)] == ["exe-a-1"]
 
 
 def test_decide_rejects_an_unverified_recover_annotation_and_consumes_it() -> None:

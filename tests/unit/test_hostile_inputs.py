@@ -238,6 +238,7 @@ def test_the_engine_never_crashes_and_always_finishes(
             jobs=jobs,
             requests=requests,
             recover=RecoverAnnotation(str(step) if step % 7 == 6 else None, "bob"),
+            definer="dana",
         )
         decision = decide_as_the_shell(view, now)
         status = decision.status
@@ -264,7 +265,9 @@ def test_the_engine_never_crashes_and_always_finishes(
     # Then every Job succeeds: the run comes to rest without an unexplained halt.
     for _ in range(60):
         now += datetime.timedelta(seconds=1)
-        decision = decide_as_the_shell(View("e", "ns", "uid", spec, status, jobs=jobs), now)
+        decision = decide_as_the_shell(
+            View("e", "ns", "uid", spec, status, jobs=jobs, definer="dana"), now
+        )
         status = decision.status
         for create in [j for j in decision.jobs if isinstance(j, CreateJob)]:
             jobs[create.name] = ObservedJob(create.name, create.task, create.attempt, "Running")

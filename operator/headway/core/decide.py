@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+from headway.core import definers
 from headway.core.actions import Emit, JobAction
 from headway.core.facts import ObservedJob, Quiet
 from headway.core.plan import Context, Launches, Prepared, Since, plan
@@ -63,6 +64,10 @@ class View:
     # Job name -> its facts from a direct read, asked for by ``Decision.confirm``: they
     # override what the caches show (``jobs``).
     confirmed: Mapping[str, ObservedJob] = field(default_factory=dict)
+    # Who defined what would run, as the webhook's signature proves it (None: unchecked):
+    # the inline workflow's definer, and the named Workflow's (until started).
+    definer: str | None = None
+    workflow_definer: str | None = None
 
 
 @dataclass
@@ -87,7 +92,12 @@ def _started(view: View, now: datetime.datetime) -> ExecutionStatus:
         return not_ready(status, "InvalidSpec", view.spec, now)
     if isinstance(view.workflow, str):
         return not_ready(status, "InvalidWorkflow", view.workflow, now)
-    return start(view.spec, status, view.workflow, now)
+    unchecked = definers.unchecked(view.namespace, view.spec, view.workflow, view.definer,
+                                   view.workflow_definer)  # fmt: skip
+    if unchecked:
+        return not_ready(status, "DefinerNotChecked", unchecked, now)
+    definer = view.definer if view.spec.workflow is not None else view.workflow_definer
+    return start(view.spec, status, view.workflow, now, definer)
 
 
 def decide(view: View, now: datetime.datetime) -> Decision:

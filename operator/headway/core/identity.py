@@ -21,6 +21,11 @@ ANNOTATION_RECOVER = "headway.dev/recover"
 ANNOTATION_RECOVER_BY = "headway.dev/recover-requested-by"
 ANNOTATION_SUBMITTED = "headway.dev/submitted-at"
 ANNOTATION_SIGNATURE = "headway.dev/identity-signature"
+# On a Workflow, and on an Execution that carries its own workflow: who defined what runs,
+# checked by the webhook as allowed to (core.definers), and the signature over it.
+ANNOTATION_DEFINED_BY = "headway.dev/defined-by"
+ANNOTATION_DEFINER_SIGNATURE = "headway.dev/definer-signature"
+DEFINER_KEYS = (ANNOTATION_DEFINED_BY, ANNOTATION_DEFINER_SIGNATURE)
 
 
 def signature(key: bytes, *fields: str) -> str:
@@ -76,9 +81,45 @@ def recover_fields(
     )
 
 
-def verified(key: bytes | None, fields: tuple[str, ...], annotations: Mapping[str, str]) -> bool:
+def definition_fields(
+    kind: str, namespace: str, name: str, definition: Any, definer: str
+) -> tuple[str, ...]:
+    """What the webhook vouches for on a Workflow (``definition``: its spec) or on an
+    Execution with an inline workflow (that workflow): this definition, of this object,
+    by this user, who was allowed to define it."""
+    return (
+        "Definition",
+        kind,
+        namespace,
+        name,
+        json.dumps(definition, sort_keys=True, separators=(",", ":")),
+        definer,
+    )
+
+
+def definer(
+    key: bytes | None, kind: str, metadata: Mapping[str, Any], definition: Any
+) -> str | None:
+    """Who defined ``definition`` (the object's spec, or its inline workflow), if the
+    webhook's signature on the object proves it; else None (never checked: nothing of
+    it may run)."""
+    annotations: dict[str, str] = dict(metadata.get("annotations") or {})
+    user = annotations.get(ANNOTATION_DEFINED_BY, "")
+    for name in admitted_names(metadata):
+        fields = definition_fields(kind, str(metadata.get("namespace", "")), name, definition, user)
+        if user and verified(key, fields, annotations, ANNOTATION_DEFINER_SIGNATURE):
+            return user
+    return None
+
+
+def verified(
+    key: bytes | None,
+    fields: tuple[str, ...],
+    annotations: Mapping[str, str],
+    signature_key: str = ANNOTATION_SIGNATURE,
+) -> bool:
     """Whether the annotations carry the webhook's signature over ``fields``."""
-    given = annotations.get(ANNOTATION_SIGNATURE)
+    given = annotations.get(signature_key)
     if key is None or not given:
         return False
     return hmac.compare_digest(given, signature(key, *fields))

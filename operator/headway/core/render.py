@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headway.core import templates
+from headway.core.definers import service_account
 from headway.core.naming import job_name, label_value
 from headway.models.base import API_VERSION
 from headway.models.workflow import Task
@@ -86,10 +87,17 @@ def render_job(
         container["workingDir"] = task.working_dir
     if task.resources:
         container["resources"] = task.resources
-    pod_spec: JSON = {k: v for k, v in (task.pod_template or {}).items() if k != "containers"}
+    # The account is the one admission checked the definer may act as (one answer, in
+    # core.definers); the deprecated alias is never passed on beside it.
+    pod_spec: JSON = {
+        k: v
+        for k, v in (task.pod_template or {}).items()
+        if k not in ("containers", "serviceAccount", "serviceAccountName")
+    }
     pod_spec.update({"restartPolicy": "Never", "containers": [container]})
-    if task.service_account_name:
-        pod_spec["serviceAccountName"] = task.service_account_name
+    account = service_account(task)
+    if account:
+        pod_spec["serviceAccountName"] = account
     job_spec: JSON = {
         "backoffLimit": 0,  # the operator owns retries
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},

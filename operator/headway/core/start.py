@@ -44,11 +44,13 @@ def start(
     status: ExecutionStatus,
     referenced: WorkflowSpec | None,
     now: datetime.datetime,
+    definer: str | None = None,
 ) -> ExecutionStatus:
     """The status of a not-yet-started Execution: snapshotted and Pending, or Ready=False.
 
     ``referenced`` is the spec of the Workflow named by ``workflowRef`` (None when it
-    does not exist or the Execution carries its workflow inline)."""
+    does not exist or the Execution carries its workflow inline); ``definer``: who defined
+    what runs, as checked at admission (recorded in the history)."""
     workflow = spec.workflow or referenced
     if workflow is None:
         name = spec.workflow_ref.name if spec.workflow_ref else "?"
@@ -74,7 +76,7 @@ def start(
             last_transition_time=now,
         ),
     )
-    history.append(started.history, HistoryEntry(time=now, event="Created"))
+    history.append(started.history, HistoryEntry(time=now, event="Created", by=definer))
     return started
 
 
@@ -83,17 +85,22 @@ def workflow_status(
     spec: WorkflowSpec | str | None,
     generation: int | None,
     now: datetime.datetime,
+    unchecked: str | None = None,
 ) -> WorkflowStatus:
     """A Workflow's status: ``Ready`` with every problem named, and its task count.
-    ``spec`` is the parsed spec, or why it does not parse."""
+    ``spec`` is the parsed spec, or why it does not parse; ``unchecked``: why nothing of
+    it may run, when nobody was checked as allowed to define it."""
     if isinstance(spec, str) or spec is None:
         problems, count = [spec or "no spec"], None
     else:
         problems, count = workflow_problems(spec), len(spec.tasks)
+    reason = "Invalid" if problems else "Valid"
+    if unchecked and not problems:
+        problems, reason = [unchecked], "DefinerNotChecked"
     ready = Condition(
         type="Ready",
         status="False" if problems else "True",
-        reason="Invalid" if problems else "Valid",
+        reason=reason,
         message="; ".join(problems) if problems else "the workflow is a valid DAG",
         last_transition_time=now,
         observed_generation=generation,

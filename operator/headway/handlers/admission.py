@@ -26,14 +26,14 @@ from typing import Any
 
 import kopf
 
-from headway.core import identity
+from headway.core import definers, identity
 from headway.core.admission import execution_verdict, request_verdict, workflow_verdict
 from headway.handlers.parse import annotations_of, workflow_spec
 from headway.models.base import GROUP, VERSION
 from headway.models.workflow import WorkflowSpec
 from headway.shell import store
 from headway.shell import webhook_secret as secret
-from headway.shell.access import may_create_recoveryrequests
+from headway.shell.access import allowed, may_create_recoveryrequests
 from headway.shell.kube import Kube, KubeError
 from headway.shell.webhook_files import ensure_audit_key, ensure_certificates
 
@@ -136,8 +136,15 @@ def _refuse(kind: str, problems: list[str]) -> None:
     ignore_failures=True,
     id="validate-workflow",
 )
-async def validate_workflow(body: kopf.Body, **_: Any) -> None:
+async def validate_workflow(body: kopf.Body, warnings: list[str], **_: Any) -> None:
     _refuse("Workflow", workflow_verdict(body.get("spec")))
+    warnings.extend(_injections(body.get("spec")))
+
+
+def _injections(definition: Any) -> list[str]:
+    """Warnings (kubectl prints them) for values substituted into code (core.definers)."""
+    parsed = workflow_spec({"spec": definition}) if definition is not None else None
+    return definers.injection_warnings(parsed) if isinstance(parsed, WorkflowSpec) else []
 
 
 @kopf.on.validate(
@@ -149,9 +156,10 @@ async def validate_workflow(body: kopf.Body, **_: Any) -> None:
     id="validate-execution",
 )
 async def validate_execution(
-    body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
+    body: kopf.Body, namespace: str | None, memo: kopf.Memo, warnings: list[str], **_: Any
 ) -> None:
     spec = body.get("spec")
+    warnings.extend(_injections(definers.inline_workflow(spec)))
     referenced = None
     name = ((spec or {}).get("workflowRef") or {}).get("name") if isinstance(spec, dict) else None
     if isinstance(name, str) and name:
@@ -305,3 +313,121 @@ async def check_recover_permission(
             f"recoveryrequests.{GROUP} there",
             code=403,
         )
+
+
+# --- who may define what runs (DESIGN.md section 11) ----------------------------------------
+
+
+async def _refusal_to_define(
+    memo: Any, namespace: str, userinfo: Mapping[str, Any], definition: Any
+) -> str | None:
+    """Why this user may not define ``definition`` (a workflow spec), asked of the API
+    server with SubjectAccessReviews; None when they may."""
+    parsed = workflow_spec({"spec": definition})
+    # A spec that does not parse names no account: creating Jobs is still asked (the
+    # validating webhook and the operator refuse to run it anyway).
+    needs = (
+        definers.needs_of(parsed) if isinstance(parsed, WorkflowSpec) else [definers.CREATE_JOBS]
+    )
+    missing = []
+    for need in needs:
+        try:
+            ok = await asyncio.to_thread(
+                allowed,
+                memo.operator.kube,
+                need.attributes(namespace),
+                _user(userinfo),
+                userinfo.get("uid"),
+                list(userinfo.get("groups") or []),
+                dict(userinfo.get("extra") or {}),
+            )
+        except KubeError as error:
+            raise kopf.AdmissionError(
+                f"could not check who may define what runs: {error.message}", code=500
+            ) from None
+        if not ok:
+            missing.append(need)
+    return definers.refusal(_user(userinfo), namespace, missing)
+
+
+async def _record_definer(
+    kind: str,
+    definition: Any,
+    old_definition: Any,
+    patch: kopf.Patch,
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    memo: kopf.Memo,
+    namespace: str | None,
+    kwargs: Mapping[str, Any],
+) -> None:
+    """Defining what runs (on create, on any change of it, or when asked to check again
+    with ``headway.dev/recheck``) takes the permissions ``core.definers`` names; the
+    definer is then recorded and signed. Any other change keeps the record as it was."""
+    creating = kwargs.get("operation") == "CREATE"
+    before, after = annotations_of(kwargs.get("old") or {}), annotations_of(body)
+    recheck = after.get(definers.ANNOTATION_RECHECK) != before.get(definers.ANNOTATION_RECHECK)
+    if definition is None:  # an Execution of a named Workflow defines nothing itself
+        for key in identity.DEFINER_KEYS:
+            if key in after:
+                _set(patch, key, None)
+        return
+    if creating or definition != old_definition or recheck:
+        refused = await _refusal_to_define(memo, namespace or "", userinfo, definition)
+        if refused:
+            raise kopf.AdmissionError(refused, code=403)
+        meta = body["metadata"]
+        name = identity.admitted_name(meta) if creating else str(meta["name"])
+        user = _user(userinfo)
+        fields = identity.definition_fields(kind, namespace or "", name, definition, user)
+        _set(patch, identity.ANNOTATION_DEFINED_BY, user)
+        _set(patch, identity.ANNOTATION_DEFINER_SIGNATURE, identity.signature(_key(memo), *fields))
+        return
+    for key in identity.DEFINER_KEYS:
+        if after.get(key) != before.get(key):
+            _set(patch, key, before.get(key))
+
+
+@kopf.on.mutate(
+    GROUP,
+    VERSION,
+    "workflows",
+    operations=["CREATE", "UPDATE"],
+    id="record-definer-workflow",
+    persistent=True,
+)
+async def record_workflow_definer(
+    patch: kopf.Patch,
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    memo: kopf.Memo,
+    namespace: str | None,
+    **kwargs: Any,
+) -> None:
+    old_spec = (kwargs.get("old") or {}).get("spec")
+    await _record_definer(
+        "Workflow", body.get("spec"), old_spec, patch, body, userinfo, memo, namespace, kwargs
+    )
+
+
+@kopf.on.mutate(
+    GROUP,
+    VERSION,
+    "executions",
+    operations=["CREATE", "UPDATE"],
+    id="record-definer-execution",
+    persistent=True,
+)
+async def record_execution_definer(
+    patch: kopf.Patch,
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    memo: kopf.Memo,
+    namespace: str | None,
+    **kwargs: Any,
+) -> None:
+    definition = definers.inline_workflow(body.get("spec"))
+    old = definers.inline_workflow((kwargs.get("old") or {}).get("spec"))
+    await _record_definer(
+        "Execution", definition, old, patch, body, userinfo, memo, namespace, kwargs
+    )

@@ -88,7 +88,7 @@ class Operator:
         for workflow in workflows:
             if not watched or workflow["metadata"]["namespace"] in watched:
                 with _logged("checking a Workflow"):
-                    await asyncio.to_thread(reconcile_workflow, self.kube, workflow)
+                    await asyncio.to_thread(reconcile_workflow, self.kube, workflow, self.audit_key)
         for request in requests:
             key = request_target(request)
             if key is None or (watched and key[0] not in watched) or self.cache.execution(key):
@@ -288,7 +288,7 @@ async def on_workflow(
 ) -> None:
     operator = _operator(memo, kwargs)
     if type != "DELETED" and operator.leading:
-        await asyncio.to_thread(reconcile_workflow, operator.kube, dict(body))
+        await asyncio.to_thread(reconcile_workflow, operator.kube, dict(body), operator.audit_key)
     for key in operator.cache.waiting_for(namespace or "", name):  # only those waiting for it
         operator.queue.add(key)
 

@@ -40,6 +40,18 @@ def workflow_spec(obj: Mapping[str, Any] | None) -> WorkflowSpec | str | None:
         return validation_message(error)
 
 
+def definer(obj: Mapping[str, Any] | None, key: bytes | None, kind: str) -> str | None:
+    """Who defined what this Workflow (its spec) or Execution (its inline workflow) would
+    run, if the webhook's signature proves it was checked; else None."""
+    if obj is None:
+        return None
+    spec = obj.get("spec") or {}
+    definition = spec if kind == "Workflow" else spec.get("workflow")
+    if definition is None:
+        return None
+    return identity.definer(key, kind, obj["metadata"], definition)
+
+
 def recover_annotation(obj: Mapping[str, Any], key: bytes | None) -> RecoverAnnotation:
     meta, found = obj["metadata"], annotations_of(obj)
     fields = identity.recover_fields(meta.get("namespace", ""), meta["name"], meta["uid"], found)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from headway.core import definers
 from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.decide import Decision, View, decide
 from headway.core.facts import ObservedJob, confirm_attempt
@@ -86,9 +87,15 @@ def load_view(
     kept = memory.status(obj)
     status = kept.status
     spec = memory.spec(kept, obj)
-    workflow = None
-    if status.workflow is None and not isinstance(spec, str) and spec.workflow_ref and kube:
-        workflow = parse.workflow_spec(store.get_workflow(kube, namespace, spec.workflow_ref.name))
+    workflow, definer, workflow_definer = None, None, None
+    if status.workflow is None and not isinstance(spec, str):
+        definer = parse.definer(obj, audit_key, "Execution")
+        if spec.workflow_ref and kube:
+            found = store.get_workflow(kube, namespace, spec.workflow_ref.name)
+            workflow, workflow_definer = (
+                parse.workflow_spec(found),
+                parse.definer(found, audit_key, "Workflow"),
+            )
     requests = sorted(snapshot.requests, key=store.submitted_order)
     view = View(
         name=meta["name"],
@@ -105,6 +112,8 @@ def load_view(
         requests=[parse.request(r, audit_key) for r in requests],
         recover=parse.recover_annotation(obj, audit_key),
         prepared=memory.prepared(kept),
+        definer=definer,
+        workflow_definer=workflow_definer,
     )
     return view, kept
 
@@ -234,11 +243,17 @@ def _key(meta: JSON) -> tuple[str, str]:
     return meta["namespace"], meta["name"]
 
 
-def reconcile_workflow(kube: Kube, obj: JSON, clock: Clock = utcnow) -> None:
-    """Set a Workflow's ``Ready`` condition (with every problem named) and task count."""
+def reconcile_workflow(
+    kube: Kube, obj: JSON, audit_key: bytes | None, clock: Clock = utcnow
+) -> None:
+    """Set a Workflow's ``Ready`` condition (with every problem named, including nobody
+    checked as allowed to define it) and task count."""
     meta = obj["metadata"]
     old = WorkflowStatus.model_validate(obj.get("status") or {})
-    new = workflow_status(old, parse.workflow_spec(obj), meta.get("generation"), clock())
+    unchecked = None
+    if parse.definer(obj, audit_key, "Workflow") is None:
+        unchecked = definers.unchecked_workflow(meta["namespace"], meta["name"])
+    new = workflow_status(old, parse.workflow_spec(obj), meta.get("generation"), clock(), unchecked)
     if new.wire() != old.wire():
         try:
             store.replace_status(kube, obj, new.wire())

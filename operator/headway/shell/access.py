@@ -11,6 +11,31 @@ from headway.shell.kube import Kube, KubeError
 REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
 
+def allowed(
+    kube: Kube,
+    attributes: Mapping[str, str],
+    username: str,
+    uid: str | None = None,
+    groups: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether the user may do what ``attributes`` (a SubjectAccessReview's
+    resourceAttributes) describe."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": username,
+            "uid": uid,
+            "groups": list(groups),
+            "extra": dict(extra or {}),
+            "resourceAttributes": dict(attributes),
+        },
+    }
+    result = kube.create(REVIEWS, review)
+    return bool((result.get("status") or {}).get("allowed"))
+
+
 def may_create_recoveryrequests(
     kube: Kube,
     namespace: str,
@@ -20,24 +45,13 @@ def may_create_recoveryrequests(
     extra: Mapping[str, Any] | None = None,
 ) -> bool:
     """Whether the user may ``create recoveryrequests.headway.dev`` in ``namespace``."""
-    review = {
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SubjectAccessReview",
-        "spec": {
-            "user": username,
-            "uid": uid,
-            "groups": list(groups),
-            "extra": dict(extra or {}),
-            "resourceAttributes": {
-                "namespace": namespace,
-                "verb": "create",
-                "group": GROUP,
-                "resource": "recoveryrequests",
-            },
-        },
+    attributes = {
+        "namespace": namespace,
+        "verb": "create",
+        "group": GROUP,
+        "resource": "recoveryrequests",
     }
-    result = kube.create(REVIEWS, review)
-    return bool((result.get("status") or {}).get("allowed"))
+    return allowed(kube, attributes, username, uid, groups, extra)
 
 
 def recovery_refused(error: KubeError, namespace: str) -> str | None:
