@@ -180,7 +180,8 @@ def test_operator_killed_again_and_again_under_load_launches_nothing_twice_and_l
             attempt = (execution, entry["task"], str(entry["attempt"]))
             assert attempt in deleted, f"{where}: a stall nobody caused: {entry}"
             assert "a direct read found" in entry["message"], f"{where}: no evidence: {entry}"
-    assert kills >= SOAK_SECONDS / 5 and load.runs > 0
+    # A kill and a restart (helm upgrade, replicas Ready) take some seconds themselves.
+    assert kills >= SOAK_SECONDS / 10 and load.runs > 0
     print(
         f"kill soak: seed {seed}, {kills} kills in {time.monotonic() - began:.0f}s, "
         f"{len(runs)} runs, {len(deleted)} pods deleted, {stalls} stalls, "
