@@ -21,6 +21,7 @@ from support import (
     annotate,
     apply_example,
     bind,
+    create,
     emit,
     execution,
     failing_run,
@@ -36,6 +37,7 @@ from support import (
     wait_phase,
     wait_request,
     wait_token,
+    workflow,
 )
 
 pytestmark = pytest.mark.e2e
@@ -566,6 +568,7 @@ def test_while_the_operator_is_stopped_recoveries_are_refused_not_unaudited(
     cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     failing_run(cluster, namespace, "down", [gated("a")])
+    create(cluster.kube, namespace, workflow("meanwhile", [{"name": "a", "command": emit("a")}]))
     operator.stop()  # a clean stop: kopf removes its webhooks, except the persistent ones
     try:
         with pytest.raises(KubeError) as refused_request:
@@ -574,8 +577,12 @@ def test_while_the_operator_is_stopped_recoveries_are_refused_not_unaudited(
             annotate(cluster.kube, namespace, "down-1", "while-down")
         for refused in (refused_request, refused_annotation):
             assert "failed calling webhook" in str(refused.value)
-        # Running work is not held hostage: new Executions are still accepted.
-        start(cluster, namespace, "meanwhile", [{"name": "a", "command": emit("a")}])
+        # Running work is not held hostage: new Executions of a Workflow are still
+        # accepted (defining a Workflow waits for the webhook that checks its definer).
+        create(cluster.kube, namespace, {
+            "apiVersion": WF, "kind": "Execution", "metadata": {"name": "meanwhile-1"},
+            "spec": {"workflowRef": {"name": "meanwhile"}},
+        })  # fmt: skip
     finally:
         operator.start()
     assert wait_phase(cluster.kube, namespace, "meanwhile-1", "Succeeded")

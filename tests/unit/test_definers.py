@@ -3,9 +3,11 @@ the signed record of the definer, and the warnings for values substituted into c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -218,3 +220,16 @@ def test_values_substituted_into_code_are_warned_about(
         [warning] = warnings
         assert warning.startswith('task "b": {{ ') and warned in warning
         assert "pass it through env" in warning
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_the_examples_follow_the_advice_they_would_be_warned_with(example: str) -> None:
+    documents = [d for d in yaml.safe_load_all((EXAMPLES / example).read_text()) if d]
+    workflows = [
+        WorkflowSpec.model_validate(d["spec"]) for d in documents if d["kind"] == "Workflow"
+    ]
+    for workflow in workflows:
+        assert definers.injection_warnings(workflow) == []
