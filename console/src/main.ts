@@ -9,6 +9,7 @@ interface Detail {
   name: string; namespace: string; workflow: string | null; phase: string; progress: string;
   startedAt: string | null; finishedAt: string | null;
   graph: GraphTask[]; tasks: Record<string, Json>; history: Json[]; requests: Json[];
+  conditions: Json[];
 }
 
 const STEP_WARNING = "Re-triggering this step will only re-execute the selected step. This action may affect the overall status of the workflow.";
@@ -188,7 +189,10 @@ async function executionPage(namespace: string, name: string): Promise<void> {
   layout.append(graph, panel);
   const history = el("table");
   history.id = "history";
-  main.append(back, title, summary, actions, outcome, layout, el("h3", "Progress path"), history);
+  // Why a run has not started (e.g. nobody was checked as allowed to define it).
+  const notReady = el("p", undefined, "error");
+  notReady.id = "not-ready";
+  main.append(back, title, summary, notReady, actions, outcome, layout, el("h3", "Progress path"), history);
   try {
     view.canRecover = (await api(`api/namespaces/${encodeURIComponent(namespace)}/permissions`)).recover;
   } catch (error) { showError(error); return; }
@@ -197,6 +201,8 @@ async function executionPage(namespace: string, name: string): Promise<void> {
     if (!d) return;
     summary.textContent = `${d.phase} · ${d.progress} tasks · started ${d.startedAt || "-"} · ${duration(d.startedAt, d.finishedAt)}`;
     summary.dataset.phase = d.phase;
+    const blocked = (d.conditions || []).find((c) => c.type === "Ready" && c.status === "False");
+    notReady.textContent = blocked ? `Not started: ${blocked.reason}: ${blocked.message}` : "";
     drawGraph(graph, d, view, redraw);
     drawActions(actions, outcome, view);
     drawHistory(history, d.history);

@@ -17,6 +17,7 @@ import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from headway.console.server import STATIC
+from headway.shell.kube import path_of
 from localcluster.chart_operator import ChartOperator
 from support import (
     OUT,
@@ -31,6 +32,7 @@ from support import (
     gated,
     grant,
     job_uids,
+    start,
     wait_for,
     wait_phase,
 )
@@ -321,3 +323,24 @@ def test_the_list_the_recover_workflow_button_and_sign_out(
         f"async () => (await fetch('api/namespaces/{namespace}/executions')).status"
     )
     assert status == 401
+
+
+def test_a_run_that_may_not_start_says_why_on_its_page(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    """A Workflow nobody was checked as allowed to define (created while the definer
+    webhook was away): its run's page says why nothing runs."""
+    mutating = path_of("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations",
+                       None, operator.configuration)  # fmt: skip
+    cluster.kube.delete(mutating)
+    try:
+        start(cluster, namespace, "unchecked", [{"name": "a", "command": emit("a")}])
+    finally:
+        operator.start()
+    grant(cluster, namespace, "alice", *RECOVERER)
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/unchecked-1")
+    expect(page.locator("#not-ready")).to_contain_text(
+        "Not started: DefinerNotChecked: nobody was checked as allowed to define "
+        'Workflow "unchecked"'
+    )

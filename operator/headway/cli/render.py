@@ -151,6 +151,9 @@ def header(execution: Mapping[str, Any], now: datetime.datetime) -> Table:
     grid.add_row("Duration", duration(span(status.started_at, status.finished_at, now)))
     params = status.params if status.params is not None else spec.get("params") or {}
     grid.add_row("Params", ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "-")
+    created = next((h for h in status.history if h.event == "Created"), None)
+    if created is not None and created.by:
+        grid.add_row("Defined by", created.by)
     for condition in (execution.get("status") or {}).get("conditions") or []:
         parts = (condition.get(k, "") for k in ("status", "reason", "message"))
         grid.add_row(f"Condition {condition.get('type')}", " ".join(p for p in parts if p))
