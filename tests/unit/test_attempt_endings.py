@@ -120,10 +120,10 @@ CASES: list[tuple[str, JSON, JSON | None, tuple[str, str | None, str | None]]] =
      pod("Running", RUNNING, deleting=True, disruption="DeletionByTaintManager"),
      ("Running", None, "pod exe-a-1-p was disrupted: DeletionByTaintManager says so")),
     ("node lost, pod collected", job(BACKOFF_TARGET, BACKOFF), None,
-     ("Running", None, "Job exe-a-1 failed and its pod is gone")),
+     ("Running", None, "Job exe-a-1 failed (since 2026-11-21T12:00:09Z) and its pod is gone")),
     # A person deleted the Job (the caches still show it, being deleted).
     ("Job being deleted", job(deleting=True), pod("Running", RUNNING),
-     ("Running", None, "Job exe-a-1 is being deleted")),
+     ("Running", None, "Job exe-a-1 is being deleted (since 2026-11-21T12:00:08Z)")),
     ("Job being deleted after its pod ended", job(deleting=True), pod("Failed", ended(2)),
      ("Failed", "NonZeroExit", None)),
     # Success.
@@ -136,7 +136,8 @@ CASES: list[tuple[str, JSON, JSON | None, tuple[str, str | None, str | None]]] =
     ("complete, pod cache behind", job(COMPLETE), pod("Running", RUNNING),
      ("Running", None, None)),
     ("complete, pod gone", job(COMPLETE), None,
-     ("Running", None, "Job exe-a-1 is Complete but its pod is gone, with its outputs")),
+     ("Running", None,
+      "Job exe-a-1 is Complete (since 2026-11-21T12:00:09Z) but its pod and outputs are gone")),
     # A task failure.
     ("exited 3", job(), pod("Failed", ended(3, "boom")), ("Failed", "NonZeroExit", None)),
     ("exited 3, Job failed", job(BACKOFF_TARGET, BACKOFF), pod("Failed", ended(3, "boom")),

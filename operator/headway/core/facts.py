@@ -300,7 +300,10 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observ
             )
             return ObservedJob(outcome="Succeeded", **base)
         if pod is None:
-            lost = f"Job {meta['name']} is Complete but its pod is gone, with its outputs"
+            since = complete.get("lastTransitionTime", "?")
+            lost = (
+                f"Job {meta['name']} is Complete (since {since}) but its pod and outputs are gone"
+            )
             return ObservedJob(outcome="Running", stalled=lost, **base)
         return ObservedJob(outcome="Running", **base)  # the pod cache is behind the Job's
     ended = terminated.get("exitCode") is not None
@@ -310,7 +313,7 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observ
             return ObservedJob(outcome="Succeeded", **base)
         reason, message = _failure({}, terminated, job)
         return ObservedJob(outcome="Failed", reason=reason, message=message, **base)
-    stall = _stall(job, pod, terminated, failed is not None)
+    stall = _stall(job, pod, terminated, failed)
     if stall:
         return ObservedJob(outcome="Running", stalled=stall, **base)
     if failed and ended and not going:
@@ -350,7 +353,7 @@ def _disruption(pod: Mapping[str, Any]) -> JSON | None:
 
 
 def _stall(
-    job: Mapping[str, Any], pod: Mapping[str, Any] | None, terminated: JSON, failed: bool
+    job: Mapping[str, Any], pod: Mapping[str, Any] | None, terminated: JSON, failed: JSON | None
 ) -> str | None:
     """Why the engine, not the task, may have lost this attempt; None if nothing says so.
     (Called once a deadline and a success are ruled out.)"""
@@ -368,9 +371,11 @@ def _stall(
         if deleted and failed:
             return f"pod {name} was deleted at {deleted} and its Job failed for it"
     elif failed:
-        return f"Job {job['metadata']['name']} failed and its pod is gone"
-    if job["metadata"].get("deletionTimestamp") and not terminated:
-        return f"Job {job['metadata']['name']} is being deleted"
+        since = failed.get("lastTransitionTime", "?")
+        return f"Job {job['metadata']['name']} failed (since {since}) and its pod is gone"
+    deleted = job["metadata"].get("deletionTimestamp")
+    if deleted and not terminated:
+        return f"Job {job['metadata']['name']} is being deleted (since {deleted})"
     return None
 
 

@@ -19,7 +19,7 @@ import asyncio
 import datetime
 import functools
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from headway.models.base import GROUP, VERSION
 from headway.models.workflow import WorkflowSpec
 from headway.shell import store
 from headway.shell import webhook_secret as secret
-from headway.shell.access import allowed, may_create_recoveryrequests
+from headway.shell.access import allowed, recoveryrequests_attributes
 from headway.shell.kube import Kube, KubeError
 from headway.shell.webhook_files import ensure_audit_key, ensure_certificates
 
@@ -198,6 +198,30 @@ def _user(userinfo: Mapping[str, Any]) -> str:
     return str(userinfo.get("username", ""))
 
 
+def _restore(
+    patch: kopf.Patch, keys: Iterable[str], old: Mapping[str, Any], new: Mapping[str, Any]
+) -> None:
+    """Put back, through the admission patch, any of the annotations ``keys`` a client
+    changed: only the webhook records them."""
+    before, after = annotations_of(old), annotations_of(new)
+    for key in keys:
+        if after.get(key) != before.get(key):
+            _set(patch, key, before.get(key))
+
+
+async def _may(memo: Any, attributes: Mapping[str, str], userinfo: Mapping[str, Any]) -> bool:
+    """A SubjectAccessReview for the requesting user (name, uid, groups, extra)."""
+    return await asyncio.to_thread(
+        allowed,
+        memo.operator.kube,
+        attributes,
+        _user(userinfo),
+        userinfo.get("uid"),
+        list(userinfo.get("groups") or []),
+        dict(userinfo.get("extra") or {}),
+    )
+
+
 REQUEST_KEYS = (
     identity.ANNOTATION_REQUESTED_BY,
     identity.ANNOTATION_SUBMITTED,
@@ -240,10 +264,7 @@ async def record_requester(
         label = execution if 0 < len(execution) <= 63 else None
         patch.setdefault("metadata", {}).setdefault("labels", {})[LABEL_EXECUTION] = label
         return
-    before, after = annotations_of(kwargs.get("old") or {}), annotations_of(body)
-    for key in REQUEST_KEYS:
-        if after.get(key) != before.get(key):
-            _set(patch, key, before.get(key))
+    _restore(patch, REQUEST_KEYS, kwargs.get("old") or {}, body)
 
 
 def _key(memo: Any) -> bytes:
@@ -276,9 +297,8 @@ async def record_recoverer(
         _set(patch, identity.ANNOTATION_RECOVER_BY, _user(userinfo))
         _set(patch, identity.ANNOTATION_SIGNATURE, identity.signature(_key(memo), *fields))
         return
-    for key in (identity.ANNOTATION_RECOVER_BY, identity.ANNOTATION_SIGNATURE):
-        if after.get(key) != before.get(key):
-            _set(patch, key, before.get(key))
+    _restore(patch, (identity.ANNOTATION_RECOVER_BY, identity.ANNOTATION_SIGNATURE),
+             kwargs.get("old") or {}, body)  # fmt: skip
 
 
 @kopf.on.validate(
@@ -297,16 +317,7 @@ async def check_recover_permission(
         identity.ANNOTATION_RECOVER
     ):
         return
-    allowed = await asyncio.to_thread(
-        may_create_recoveryrequests,
-        memo.operator.kube,
-        namespace or "",
-        _user(userinfo),
-        userinfo.get("uid"),
-        list(userinfo.get("groups") or []),
-        dict(userinfo.get("extra") or {}),  # type: ignore[call-overload]
-    )
-    if not allowed:
+    if not await _may(memo, recoveryrequests_attributes(namespace or ""), userinfo):
         raise kopf.AdmissionError(
             f'user "{_user(userinfo)}" may not recover executions in namespace "{namespace}": '
             f"setting {identity.ANNOTATION_RECOVER} needs permission to create "
@@ -332,15 +343,7 @@ async def _refusal_to_define(
     missing = []
     for need in needs:
         try:
-            ok = await asyncio.to_thread(
-                allowed,
-                memo.operator.kube,
-                need.attributes(namespace),
-                _user(userinfo),
-                userinfo.get("uid"),
-                list(userinfo.get("groups") or []),
-                dict(userinfo.get("extra") or {}),
-            )
+            ok = await _may(memo, need.attributes(namespace), userinfo)
         except KubeError as error:
             raise kopf.AdmissionError(
                 f"could not check who may define what runs: {error.message}", code=500
@@ -383,9 +386,7 @@ async def _record_definer(
         _set(patch, identity.ANNOTATION_DEFINED_BY, user)
         _set(patch, identity.ANNOTATION_DEFINER_SIGNATURE, identity.signature(_key(memo), *fields))
         return
-    for key in identity.DEFINER_KEYS:
-        if after.get(key) != before.get(key):
-            _set(patch, key, before.get(key))
+    _restore(patch, identity.DEFINER_KEYS, kwargs.get("old") or {}, body)
 
 
 @kopf.on.mutate(

@@ -36,22 +36,14 @@ def allowed(
     return bool((result.get("status") or {}).get("allowed"))
 
 
-def may_create_recoveryrequests(
-    kube: Kube,
-    namespace: str,
-    username: str,
-    uid: str | None = None,
-    groups: Sequence[str] = (),
-    extra: Mapping[str, Any] | None = None,
-) -> bool:
-    """Whether the user may ``create recoveryrequests.headway.dev`` in ``namespace``."""
-    attributes = {
+def recoveryrequests_attributes(namespace: str) -> dict[str, str]:
+    """``create recoveryrequests.headway.dev`` in ``namespace``: what recovering takes."""
+    return {
         "namespace": namespace,
         "verb": "create",
         "group": GROUP,
         "resource": "recoveryrequests",
     }
-    return allowed(kube, attributes, username, uid, groups, extra)
 
 
 def recovery_refused(error: KubeError, namespace: str) -> str | None:
