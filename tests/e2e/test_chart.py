@@ -34,6 +34,7 @@ from support import (
     workflow,
 )
 
+pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
 LEASE = path_of("coordination.k8s.io/v1", "leases", chart.NAMESPACE, "headway-operator")
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from localcluster.chart_operator import ChartOperator
 from support import (
     OUT,
@@ -27,6 +29,7 @@ from support import (
     wait_phase,
 )
 
+pytestmark = pytest.mark.e2e
 CLI = Path(sys.executable).parent / "kubectl-headway"
 
 

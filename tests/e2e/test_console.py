@@ -37,6 +37,7 @@ from support import (
     wait_phase,
 )
 
+pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("HEADWAY_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
 JSON = dict[str, Any]

@@ -4,13 +4,14 @@ parent), the recovery preview (the engine's own decision), and outputs given by 
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
 from headway.cli import render
-from headway.cli.main import USAGE, CliError, _outputs
+from headway.cli.main import USAGE, CliError, _order, _outputs, parser
 from headway.cli.preview import FLOW_WARNING, STEP_WARNING, preview
 from headway.core.recovery import Order
 from headway.models.execution import ExecutionStatus
@@ -99,6 +100,25 @@ def test_outputs_from_a_file(tmp_path: Any) -> None:
     path = tmp_path / "o.json"
     path.write_text('{"rows": 42}')
     assert _outputs(f"@{path}") == {"rows": 42}
+
+
+def test_outputs_from_a_file_are_read_once_so_the_preview_is_what_is_sent(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "o.json"
+    path.write_text('{"rows": 42}')
+    reads = []
+    real = Path.read_text
+
+    def counted(self: Path, *args: Any, **kwargs: Any) -> str:
+        reads.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    args = parser().parse_args(["recover", "etl-1", "--provide-outputs", "a", f"@{path}"])
+    order, outputs = _order(args)
+    assert order.outputs == outputs == {"rows": 42}
+    assert reads == [path]
 
 
 def test_followed_logs_come_out_as_whole_lines() -> None:

@@ -3,11 +3,16 @@ checks it again), and a task's attempts from its Jobs and pods."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 
 from headway.console.views import attempts, detail, request_spec
+from headway.core.recovery import Order, Rejected, recover
+from headway.models.execution import ExecutionStatus
+
+T0 = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +82,24 @@ def test_detail_carries_the_graph_of_the_snapshot() -> None:
         {"name": "b", "dependencies": ["a"]},
     ]
     assert (shown["workflow"], shown["phase"], shown["namespace"]) == ("w", "Pending", "ns")
+
+
+def test_the_page_and_the_engine_refuse_the_same_outputs_with_the_same_words() -> None:
+    """One measure of provided outputs: what the console lets through, the engine takes."""
+    status = ExecutionStatus.model_validate(
+        {
+            "phase": "Failed",
+            "workflow": {"tasks": [{"name": "b", "image": "i", "command": ["false"]}]},
+            "params": {},
+            "tasks": {"b": {"phase": "Failed", "attempts": 1}},
+            "outputsLimit": 1_000_000,
+        }
+    )
+    for size in (4000, 4090, 4100, 20_000):
+        outputs = {"v": "x" * size}
+        page = request_spec("x", {"mode": "ProvideOutputs", "task": "b", "outputs": outputs})
+        engine = recover(status, Order("ProvideOutputs", task="b", outputs=outputs, by="a"), T0)
+        if isinstance(page, str):
+            assert isinstance(engine, Rejected) and engine.message == page
+        else:
+            assert not isinstance(engine, Rejected), engine

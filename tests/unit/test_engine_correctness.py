@@ -5,11 +5,11 @@ chains, the audit history, the status size bound, async handlers."""
 from __future__ import annotations
 
 import datetime
-import inspect
 import json
 from typing import Any
 
 import pytest
+from handlers_source import kopf_handlers
 
 from headway.core import dag, history
 from headway.core.actions import CreateJob
@@ -323,25 +323,9 @@ def test_decide_rejects_an_unverified_recover_annotation_and_consumes_it() -> No
 
 
 def test_every_kopf_handler_is_async() -> None:
-    import kopf
-
-    from headway.handlers import admission, main
-
-    assert main and admission  # registered on import
-    registry = kopf.get_default_registry()
-    handlers = [
-        h
-        for registry_ in (
-            registry._activities,
-            registry._watching,
-            registry._webhooks,
-        )
-        for h in registry_.get_all_handlers()
-    ]
-    ours = [h for h in handlers if h.fn.__module__.startswith("headway.")]
-    assert len(ours) >= 10
-    sync = [h.id for h in ours if not inspect.iscoroutinefunction(h.fn)]
-    assert sync == []
+    handlers = kopf_handlers()
+    assert len(handlers) >= 10, handlers
+    assert [h.name for h in handlers if not h.is_async] == []
 
 
 # --- 5. adoption only of our own attempt ----------------------------------------------------

@@ -9,10 +9,11 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from headway.shell.kube import KubeError, path_of
+from headway.shell.kube import Kube, KubeError, path_of
 from localcluster.kubelet import network, podenv, runtime
+from localcluster.kubelet.network import PodNetwork
 from localcluster.kubelet.probes import Prober, check
 from localcluster.kubelet.status import (
     OWN_CONDITIONS,
@@ -23,8 +24,33 @@ from localcluster.kubelet.status import (
 )
 from localcluster.kubelet.volumes import VolumeError, Volumes, read_source
 
-if TYPE_CHECKING:
-    from localcluster.kubelet.agent import Kubelet
+
+class Kubelet(Protocol):
+    """What a pod's worker needs of the kubelet that runs it (``agent.Kubelet``), named
+    here so that the worker does not import the agent that imports it."""
+
+    @property
+    def kube(self) -> Kube: ...
+
+    @property
+    def state_dir(self) -> Path: ...
+
+    @property
+    def network(self) -> PodNetwork: ...
+
+    @property
+    def stopping(self) -> threading.Event: ...
+
+    @property
+    def api_host(self) -> str: ...
+
+    @property
+    def api_port(self) -> int: ...
+
+    def image_blocked(self, image: str) -> bool: ...
+
+    def worker_done(self, worker: PodWorker) -> None: ...
+
 
 JSON = dict[str, Any]
 log = logging.getLogger("kubelet.worker")

@@ -311,7 +311,8 @@ def wait_request(session: Session, path: str, timeout: float) -> int:
 def _order(args: argparse.Namespace) -> tuple[Order, JSON | None]:
     if args.provide_outputs:
         task, raw = args.provide_outputs
-        return Order("ProvideOutputs", task=task, outputs=_outputs(raw)), _outputs(raw)
+        outputs = _outputs(raw)  # read once: the preview shows exactly what is sent
+        return Order("ProvideOutputs", task=task, outputs=outputs), outputs
     if args.step:
         return Order("Step", task=args.step, update_execution_phase=args.update_phase), None
     if args.update_phase:

@@ -3,15 +3,14 @@ check of a recovery asked for from the page (the server checks what the page did
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from headway.core.facts import latest_pods, observe_job
+from headway.core.outputs import provided_problem
 
 JSON = dict[str, Any]
 MODES = ("Flow", "Step", "ProvideOutputs")
-MAX_OUTPUTS = 32 * 1024
 
 
 def summary(execution: Mapping[str, Any]) -> JSON:
@@ -86,10 +85,9 @@ def request_spec(execution: str, body: Mapping[str, Any]) -> JSON | str:
         return f"{mode} needs a task"
     if mode == "ProvideOutputs":
         outputs = body.get("outputs")
-        if not isinstance(outputs, dict):
-            return "outputs must be a JSON object"
-        if len(json.dumps(outputs)) > MAX_OUTPUTS:
-            return f"outputs must be at most {MAX_OUTPUTS} bytes"
+        problem = provided_problem(outputs)
+        if problem:
+            return problem
         spec["outputs"] = outputs
     if mode == "Step" and body.get("updateExecutionPhase"):
         spec["updateExecutionPhase"] = True

@@ -10,7 +10,8 @@ JSON = dict[str, Any]
 
 @dataclass(frozen=True)
 class CreateJob:
-    """Create one task attempt's Job; ``key`` is its idempotency key (the adoption check)."""
+    """Create one task attempt's Job (``manifest``, which carries the idempotency key the
+    adoption check compares) for ``task``'s attempt number ``attempt``."""
 
     manifest: JSON
     task: str

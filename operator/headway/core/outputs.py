@@ -15,6 +15,17 @@ class OutputsError:
     message: str
 
 
+def provided_problem(outputs: Any) -> str | None:
+    """What is wrong with outputs given by hand (ProvideOutputs), by the same measure
+    wherever they are checked (the engine, the console, the CLI); None if nothing."""
+    if not isinstance(outputs, dict):
+        return "outputs must be a JSON object"
+    size = len(json.dumps(outputs).encode())
+    if size > MAX_OUTPUT_BYTES:
+        return f"outputs are {size} bytes, more than {MAX_OUTPUT_BYTES}"
+    return None
+
+
 def parse(message: str | None) -> dict[str, Any] | OutputsError:
     """One JSON object of at most 4096 bytes; no message means ``{}``."""
     if not message or not message.strip():

@@ -22,14 +22,13 @@ A request that cannot apply is Rejected with a reason and changes nothing.
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from headway.core import dag as dags
 from headway.core import history
 from headway.core.actions import Emit
-from headway.core.outputs import MAX_OUTPUT_BYTES
+from headway.core.outputs import provided_problem
 from headway.core.plan import outputs_bytes
 from headway.models.execution import (
     AppliedRequest,
@@ -103,9 +102,9 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
             )
         if order.outputs is None:
             return "ProvideOutputs needs outputs (a JSON object)"
-        size = len(json.dumps(order.outputs).encode())
-        if size > MAX_OUTPUT_BYTES:
-            return f"outputs are {size} bytes, more than {MAX_OUTPUT_BYTES}"
+        problem = provided_problem(order.outputs)
+        if problem:
+            return problem
         limit = status.outputs_limit
         others = sum(s.outputs_bytes() for n, s in status.tasks.items() if n != order.task)
         if limit is not None and others + outputs_bytes(order.outputs) > limit:

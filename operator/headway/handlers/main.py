@@ -78,6 +78,13 @@ class Operator:
         self.queue.open.set()
         self.resync = asyncio.create_task(self.catch_up())
 
+    async def close(self) -> None:
+        """Stop what leading started and that outlives a pass (the catch-up)."""
+        if self.resync is not None and not self.resync.done():
+            self.resync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.resync
+
     async def catch_up(self) -> None:
         try:
             workflows, requests = await asyncio.to_thread(store.list_all, self.kube)
@@ -360,6 +367,7 @@ async def _main(
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        await operator.close()
         if runner is not None:
             await runner.cleanup()
         if client is not None and not stop.is_set():

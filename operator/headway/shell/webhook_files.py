@@ -44,10 +44,3 @@ def ensure_audit_key(directory: Path) -> bytes:
         path.write_bytes(secrets.token_bytes(32))
         path.chmod(0o600)
     return path.read_bytes()
-
-
-def read_audit_key(directory: Path | None) -> bytes | None:
-    """The audit key if ``directory`` has one (an operator without webhooks has none)."""
-    if directory is None or not (directory / AUDIT_KEY).exists():
-        return None
-    return (directory / AUDIT_KEY).read_bytes()
