@@ -24,3 +24,24 @@ def _marks(path: Path) -> list[str]:
 @pytest.mark.parametrize("module", sorted(p.name for p in E2E.glob("test_*.py")))
 def test_every_end_to_end_module_is_marked_e2e(module: str) -> None:
     assert _marks(E2E / module) == ["pytest.mark.e2e"]
+
+
+OPERATOR = Path(__file__).resolve().parents[2] / "operator" / "headway"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "operator.md"
+
+
+def test_the_code_map_in_the_docs_names_every_module() -> None:
+    text = DOCS.read_text()
+    start = text.index("```\noperator/headway/")
+    code_map = text[start : text.index("```\n", start + 4)]
+    blocks: dict[str, str] = {}
+    current = ""
+    for line in code_map.splitlines():
+        head = line[:13].strip()
+        if head.endswith("/"):
+            current = head.rstrip("/")
+        blocks[current] = blocks.get(current, "") + line[13:] + " "
+    for package in ("models", "core", "shell", "handlers", "cli", "console"):
+        modules = sorted(p.stem for p in (OPERATOR / package).glob("*.py") if p.stem != "__init__")
+        missing = [m for m in modules if m not in blocks.get(package, "")]
+        assert missing == [], f"{package}/ in docs/operator.md lacks {missing}"
