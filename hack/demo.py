@@ -43,6 +43,34 @@ def create(kube: Kube, manifest: JSON) -> JSON:
     )
 
 
+def security_demo(kube: Kube, layout: Layout) -> bool:
+    """carol may edit Headway objects but not create Jobs: defining a privileged pod
+    through a Workflow is refused, naming the permission she lacks."""
+    binding = {
+        "metadata": {"name": "carol-headway-edit"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "headway-edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}],
+    }  # fmt: skip
+    kube.create(path_of("rbac.authorization.k8s.io/v1", "rolebindings", NAMESPACE), binding)
+    escape = {
+        "apiVersion": WF, "kind": "Workflow", "metadata": {"name": "escape"},
+        "spec": {"tasks": [{"name": "root", "image": "busybox", "command": ["true"],
+                            "podTemplate": {"hostPID": True, "volumes": [
+                                {"name": "host", "hostPath": {"path": "/"}}]}}]},
+    }  # fmt: skip
+    try:
+        create(Kube(layout.user_kubeconfig("carol")), escape)
+    except KubeError as error:
+        console.print(
+            "[green]✓[/] carol (headway-edit, no right to create Jobs) cannot run a "
+            f"privileged pod through a Workflow:\n  {error.message}"
+        )
+        return True
+    console.print("[red]carol defined a privileged pod without the right to create Jobs[/]")
+    return False
+
+
 def fresh_namespace(kube: Kube) -> None:
     path = f"/api/v1/namespaces/{NAMESPACE}"
     if kube.delete(path) is not None:
@@ -183,6 +211,8 @@ def main() -> int:
         return 1
     except KubeError as error:
         console.print(f"[green]✓[/] an invalid Workflow is refused at admission:\n  {error}")
+    if not security_demo(kube, layout):
+        return 1
     helm = chart.helm_binary()
     console.print(
         "\nThe cluster and Headway keep running. Look around:\n"
