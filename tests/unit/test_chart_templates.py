@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from handlers_source import kopf_handlers
 
+from handlers_source import kopf_handlers
 from localcluster import chart
 
 JSON = dict[str, Any]

@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 import pytest
-from handlers_source import kopf_handlers
 
+from handlers_source import kopf_handlers
 from headway.core import dag, history
 from headway.core.actions import CreateJob
 from headway.core.decide import RecoverAnnotation, View, decide
