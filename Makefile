@@ -62,7 +62,8 @@ $(CONSOLE_STAMP): console/package.json console/package-lock.json
 	cd console && npm ci --no-audit --no-fund
 	@touch $@
 
-console: $(CONSOLE_STAMP)
+console: $(CONSOLE_STAMP) $(STAMP)
+	$(PY) -m headway vocabulary console/src/vocabulary.ts
 	cd console && npm run build
 
 # Browser tests drive Debian's Chromium (no browser download).

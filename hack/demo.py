@@ -18,6 +18,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from headway.models.crd import PLURALS as HEADWAY_PLURALS
 from headway.shell.kube import Kube, KubeError, path_of
 from localcluster import chart, cluster
 from localcluster.chart_operator import ChartOperator
@@ -26,12 +27,7 @@ from localcluster.layout import Layout
 
 NAMESPACE = "headway-demo"
 WF = "headway.dev/v1alpha1"
-PLURALS = {
-    "Workflow": "workflows",
-    "Execution": "executions",
-    "RecoveryRequest": "recoveryrequests",
-    "ConfigMap": "configmaps",
-}
+PLURALS = {**HEADWAY_PLURALS, "ConfigMap": "configmaps"}
 console = Console()
 JSON = dict[str, Any]
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from headway.models.crd import PLURALS
 from headway.shell.kube import Kube, path_of
 from localcluster.faults import Faults
 from localcluster.layout import Layout
@@ -72,12 +73,7 @@ JSON = dict[str, Any]
 def create(kube: Kube, namespace: str, manifest: JSON) -> JSON:
     """Create one object of any kind in ``namespace``."""
     api_version, kind = manifest["apiVersion"], manifest["kind"]
-    plural = {
-        "Workflow": "workflows",
-        "Execution": "executions",
-        "RecoveryRequest": "recoveryrequests",
-        "ConfigMap": "configmaps",
-    }[kind]
+    plural = {**PLURALS, "ConfigMap": "configmaps"}[kind]
     body = {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
     return kube.create(path_of(api_version, plural, namespace), body)
 

@@ -2,6 +2,7 @@
 // never as HTML. Calls go to the console's API with relative URLs, so the page works
 // behind `kubectl proxy` and any path prefix.
 import dagre from "@dagrejs/dagre";
+import { AUDIT_EVENTS, EXECUTION_PHASES, REQUEST_FINISHED } from "./vocabulary";
 
 type Json = Record<string, any>;
 interface GraphTask { name: string; dependencies: string[] }
@@ -10,13 +11,14 @@ interface Detail {
   startedAt: string | null; finishedAt: string | null;
   graph: GraphTask[]; tasks: Record<string, Json>; history: Json[]; requests: Json[];
   conditions: Json[];
+  // The recoveries the engine would accept now, by task ("" for the whole run), each
+  // with its confirmation and what it reruns: worked out by the server, never here.
+  offers: Record<string, Offer[]>;
 }
+interface Offer { action: string; title: string; mode: string; task: string | null; warning: string; reruns: string[] }
 
-const STEP_WARNING = "Re-triggering this step will only re-execute the selected step. This action may affect the overall status of the workflow.";
-const FLOW_WARNING = "Re-triggering this step will also execute the remaining flow of the workflow. This action may affect the overall status of the workflow.";
-const RECOVER_WARNING = "Recovering the workflow re-executes every failed or blocked step and the remaining flow after them. This action may affect the overall status of the workflow.";
-const OUTPUTS_WARNING = "Providing outputs marks the step Succeeded with the outputs given, and the remaining flow of the workflow continues from it.";
-const AUDIT = new Set(["Retriggered", "StepRetriggered", "OutputsProvided", "RecoveryRejected"]);
+const AUDIT = new Set<string>(AUDIT_EVENTS);
+const FINISHED_REQUEST = new Set<string>(REQUEST_FINISHED);
 
 const main = document.getElementById("main") as HTMLElement;
 
@@ -123,7 +125,7 @@ async function listPage(namespace: string): Promise<void> {
   ns.value = namespace;
   const phase = el("select");
   phase.id = "phase-filter";
-  for (const p of ["", "Running", "Succeeded", "Failed", "Blocked", "Paused", "Pending"]) {
+  for (const p of ["", ...EXECUTION_PHASES]) {
     const option = el("option", p || "every phase");
     option.value = p;
     phase.append(option);
@@ -265,29 +267,12 @@ function drawActions(actions: HTMLElement, outcome: HTMLElement, view: View): vo
   actions.replaceChildren();
   const d = view.detail;
   if (!d || !view.canRecover) return;
-  const stuck = Object.values(d.tasks).some((t) => t.phase === "Failed" || t.phase === "Blocked");
-  if (stuck) {
-    const button = el("button", "Recover workflow", "primary");
-    button.id = "recover-workflow";
-    button.addEventListener("click", () => act(view, outcome, { mode: "Flow" }, "Recover workflow", RECOVER_WARNING, failedTasks(d)));
+  for (const offer of d.offers[""] || []) {
+    const button = el("button", offer.title, "primary");
+    button.id = offer.action;
+    button.addEventListener("click", () => act(view, outcome, offer));
     actions.append(button);
   }
-}
-
-function failedTasks(d: Detail): string[] {
-  // What a Flow of every failed or blocked task reruns: those tasks and all downstream.
-  const stuck = d.graph.map((t) => t.name).filter((n) => ["Failed", "Blocked"].includes(d.tasks[n]?.phase));
-  const rerun = new Set(stuck.flatMap((n) => downstream(d, n)));
-  return d.graph.map((t) => t.name).filter((n) => rerun.has(n));
-}
-
-function downstream(d: Detail, task: string): string[] {
-  const children = new Map<string, string[]>();
-  for (const t of d.graph) for (const p of t.dependencies) children.set(p, [...(children.get(p) || []), t.name]);
-  const seen = new Set([task]);
-  const stack = [task];
-  while (stack.length) for (const c of children.get(stack.pop() as string) || []) if (!seen.has(c)) { seen.add(c); stack.push(c); }
-  return d.graph.map((t) => t.name).filter((n) => seen.has(n));
 }
 
 async function drawPanel(panel: HTMLElement, outcome: HTMLElement, view: View): Promise<void> {
@@ -303,15 +288,11 @@ async function drawPanel(panel: HTMLElement, outcome: HTMLElement, view: View): 
   if (view.canRecover) {
     const bar = el("div");
     bar.id = "task-actions";
-    const add = (label: string, id: string, run: () => void) => { const b = el("button", label); b.id = id; b.addEventListener("click", run); bar.append(b); };
-    if (state.phase === "Failed" || state.phase === "Blocked" || state.phase === "Succeeded") {
-      add("Retry from this task", "retry-flow", () => act(view, outcome, { mode: "Flow", task }, "Retry from this task", FLOW_WARNING, downstream(d, task)));
-    }
-    if (state.phase !== "Running" && state.phase !== "Retrying") {
-      add("Re-trigger this step only", "retry-step", () => act(view, outcome, { mode: "Step", task }, "Re-trigger this step only", STEP_WARNING, [task], "step"));
-    }
-    if (state.phase === "Failed" || state.phase === "Blocked") {
-      add("Provide outputs", "provide-outputs", () => act(view, outcome, { mode: "ProvideOutputs", task }, "Provide outputs", OUTPUTS_WARNING, [task], "json"));
+    for (const offer of d.offers[task] || []) {
+      const button = el("button", offer.title);
+      button.id = offer.action;
+      button.addEventListener("click", () => act(view, outcome, offer));
+      bar.append(button);
     }
     fresh.append(bar);
   }
@@ -352,11 +333,13 @@ async function drawPanel(panel: HTMLElement, outcome: HTMLElement, view: View): 
 
 // --- acting ----------------------------------------------------------------------------
 
-function act(view: View, outcome: HTMLElement, body: Json, title: string, warning: string, tasks: string[], extra?: "step" | "json"): void {
+function act(view: View, outcome: HTMLElement, offer: Offer): void {
+  const body: Json = offer.task ? { mode: offer.mode, task: offer.task } : { mode: offer.mode };
+  const extra = offer.mode === "Step" ? "step" : offer.mode === "ProvideOutputs" ? "json" : undefined;
   const dialog = document.getElementById("confirm") as HTMLDialogElement;
-  (document.getElementById("confirm-title") as HTMLElement).textContent = title;
-  (document.getElementById("confirm-text") as HTMLElement).textContent = warning;
-  (document.getElementById("confirm-tasks") as HTMLElement).textContent = tasks.length ? `Will ${body.mode === "ProvideOutputs" ? "resolve" : "rerun"}: ${tasks.join(", ")}` : "";
+  (document.getElementById("confirm-title") as HTMLElement).textContent = offer.title;
+  (document.getElementById("confirm-text") as HTMLElement).textContent = offer.warning;
+  (document.getElementById("confirm-tasks") as HTMLElement).textContent = offer.reruns.length ? `Will ${offer.mode === "ProvideOutputs" ? "resolve" : "rerun"}: ${offer.reruns.join(", ")}` : "";
   const phaseRow = document.getElementById("confirm-phase-row") as HTMLElement;
   const phaseBox = document.getElementById("confirm-phase") as HTMLInputElement;
   const jsonRow = document.getElementById("confirm-json-row") as HTMLElement;
@@ -407,7 +390,7 @@ async function send(view: View, outcome: HTMLElement, request: Json): Promise<vo
       const status = await api(`${base}/recoveryrequests/${encodeURIComponent(created.name)}`);
       line.textContent = `${request.mode} requested as ${created.name}: ${status.phase}${status.message ? ` — ${status.message}` : ""}${status.requestedBy ? ` (by ${status.requestedBy})` : ""}`;
       line.dataset.phase = status.phase;
-      if (["Succeeded", "Failed", "Rejected"].includes(status.phase)) return;
+      if (FINISHED_REQUEST.has(status.phase)) return;
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   } catch (error) { showError(error, outcome); }

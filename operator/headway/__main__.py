@@ -1,4 +1,5 @@
-"""The ``headway`` command: ``operator`` runs the operator, ``crds DIR`` writes the CRDs."""
+"""The ``headway`` command: ``operator`` runs the operator, ``crds DIR`` writes the CRDs,
+``vocabulary PATH`` the console page's copy of Headway's words."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     crds = commands.add_parser("crds", help="write the CRDs generated from the models")
     crds.add_argument("directory", type=Path)
+    words = commands.add_parser(
+        "vocabulary", help="write the console page's copy of Headway's words (TypeScript)"
+    )
+    words.add_argument("path", type=Path)
     install = commands.add_parser("install-crds", help="apply the CRDs and wait until established")
     install.add_argument("--kubeconfig", default=None)
     test = commands.add_parser("selftest", help="run one tiny Execution to success (helm test)")
@@ -59,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in write_all(args.directory):
             print(path)
+        return 0
+    if args.command == "vocabulary":
+        from headway.core.vocabulary import typescript
+
+        args.path.write_text(typescript())
         return 0
     if args.command == "install-crds":
         from headway.shell.install import install_crds

@@ -12,8 +12,9 @@ from rich.console import Console
 
 from headway.cli import render
 from headway.cli.main import USAGE, CliError, _order, _outputs, parser
-from headway.cli.preview import FLOW_WARNING, STEP_WARNING, preview
+from headway.core.preview import preview
 from headway.core.recovery import Order
+from headway.core.vocabulary import RECOVER_WARNING, STEP_WARNING
 from headway.models.execution import ExecutionStatus
 
 T0 = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
@@ -72,13 +73,14 @@ def test_preview_is_the_engines_decision() -> None:
     status = ExecutionStatus.model_validate(
         diamond({"a": "Succeeded", "b": "Failed", "c": "Succeeded", "d": "Pending"})["status"]
     )
-    flow = preview(status, Order("Flow"), T0)
-    assert (flow.tasks, flow.warning, flow.problem) == (["b", "d"], FLOW_WARNING, None)
-    step = preview(status, Order("Step", task="b"), T0)
-    assert (step.tasks, step.warning) == (["b"], STEP_WARNING)
-    refused = preview(status, Order("Step", task="d"), T0)
+    flow = preview(status, Order("Flow"))
+    assert (flow.reruns, flow.warning, flow.problem) == (["b", "d"], RECOVER_WARNING, None)
+    assert flow.kept == ["a", "c"]
+    step = preview(status, Order("Step", task="b"))
+    assert (step.reruns, step.warning) == (["b"], STEP_WARNING)
+    refused = preview(status, Order("Step", task="d"))
     assert refused.problem is not None and "dependencies" in refused.problem
-    unknown = preview(status, Order("Flow", task="zz"), T0)
+    unknown = preview(status, Order("Flow", task="zz"))
     assert unknown.problem is not None and 'task "zz" does not exist' in unknown.problem
 
 

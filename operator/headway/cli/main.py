@@ -24,15 +24,15 @@ from kubernetes import config as kubeconfig
 from rich.console import Console
 
 from headway.cli import render
-from headway.cli.preview import preview
+from headway.core.preview import preview
 from headway.core.recovery import Order
+from headway.core.vocabulary import EXECUTION_FINISHED, REQUEST_FINISHED
 from headway.models.base import API_VERSION
 from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, path_of
 
 JSON = dict[str, Any]
 OK, FAILED, USAGE, NOT_FOUND, FORBIDDEN, UNREACHABLE = 0, 1, 2, 3, 4, 5
-REQUEST_ENDED = ("Succeeded", "Failed", "Rejected")
 
 
 class CliError(Exception):
@@ -147,7 +147,7 @@ def watch_execution(session: Session, execution: JSON, wide: bool) -> int:
     name, version = execution["metadata"]["name"], execution["metadata"]["resourceVersion"]
     session.out.print(render.execution_view(execution, utcnow(), wide))
     collection = path_of(API_VERSION, "executions", session.namespace)
-    while (execution.get("status") or {}).get("phase") not in render.FINISHED:
+    while (execution.get("status") or {}).get("phase") not in EXECUTION_FINISHED:
         events = session.call(
             f'watching execution "{name}"',
             functools.partial(_watch_until_change, session.kube, collection, name, version),
@@ -245,12 +245,12 @@ def _pod_of(session: Session, uid: str, task: str, attempt: int) -> str:
 def cmd_recover(session: Session, args: argparse.Namespace) -> int:
     order, outputs = _order(args)
     execution = session.execution(args.execution)
-    planned = preview(render.status_of(execution), order, utcnow())
+    planned = preview(render.status_of(execution), order)
     if planned.problem:
         raise CliError(f'cannot recover execution "{args.execution}": {planned.problem}', FAILED)
     verb = "resolve" if order.mode == "ProvideOutputs" else "rerun"
     session.out.print(
-        f"{order.mode} on execution {args.execution}: will {verb} {', '.join(planned.tasks)}"
+        f"{order.mode} on execution {args.execution}: will {verb} {', '.join(planned.reruns)}"
     )
     session.out.print(planned.warning, style="yellow")
     if not args.yes:
@@ -299,7 +299,7 @@ def wait_request(session: Session, path: str, timeout: float) -> int:
         if status.get("phase") != phase:
             phase = status.get("phase")
             session.out.print(f"  {phase}: {status.get('message', '')}")
-        if phase in REQUEST_ENDED:
+        if phase in REQUEST_FINISHED:
             if phase == "Succeeded":
                 return OK
             outcome = "was rejected" if phase == "Rejected" else "failed"

@@ -17,6 +17,7 @@ from rich.tree import Tree
 
 from headway.core import dag as dags
 from headway.core.history import AUDIT_EVENTS
+from headway.models.base import parse_time
 from headway.models.execution import ExecutionStatus, HistoryEntry, TaskStatus
 
 JSON = dict[str, Any]
@@ -30,7 +31,6 @@ PHASES: dict[str, tuple[str, str]] = {
     "Pending": ("◷", "dim"),
     "Paused": ("⏸", "yellow"),
 }
-FINISHED = frozenset({"Succeeded", "Failed", "Blocked", "Paused"})
 
 
 def phase_text(phase: str | None, held: bool = False) -> Text:
@@ -65,8 +65,8 @@ def span(
 def age(created: str | None, now: datetime.datetime) -> str:
     if not created:
         return "-"
-    moment = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
-    return duration((now - moment).total_seconds())
+    moment = parse_time(created)
+    return duration((now - moment).total_seconds()) if moment else "-"
 
 
 def stamp(moment: datetime.datetime | None) -> str:

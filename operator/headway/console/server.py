@@ -122,6 +122,18 @@ class Console:
         )
         return web.json_response(views.detail(found))
 
+    async def preview(self, request: web.Request) -> web.Response:
+        """What a recovery would rerun and keep, by the engine's rules, before asking."""
+        kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
+        found = await self.call(
+            f'execution "{name}"', lambda: kube.get(path_of(API_VERSION, "executions", ns, name))
+        )
+        query = request.rel_url.query
+        shown = views.preview_of(found, query.get("mode", "Flow"), query.get("task"))
+        if isinstance(shown, str):
+            return _error(400, shown)
+        return web.json_response(shown)
+
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """The Execution now, then on every change (from a watch), as Server-Sent Events."""
         kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
@@ -330,6 +342,7 @@ def make_app(server: Server, secure_cookies: bool = False) -> web.Application:
     app.router.add_get(f"{api}/executions", console.executions)
     app.router.add_get(f"{api}/executions/{{name}}", console.execution)
     app.router.add_get(f"{api}/executions/{{name}}/stream", console.stream)
+    app.router.add_get(f"{api}/executions/{{name}}/preview", console.preview)
     app.router.add_get(f"{api}/executions/{{name}}/tasks/{{task}}/attempts", console.attempts)
     app.router.add_get(f"{api}/pods/{{pod}}/log", console.logs)
     app.router.add_get(f"{api}/permissions", console.permissions)

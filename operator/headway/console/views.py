@@ -3,11 +3,17 @@ check of a recovery asked for from the page (the server checks what the page did
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from headway.core.facts import latest_pods, observe_job
 from headway.core.outputs import provided_problem
+from headway.core.preview import offers, preview
+from headway.core.recovery import Order
+from headway.models.execution import ExecutionStatus
 
 JSON = dict[str, Any]
 MODES = ("Flow", "Step", "ProvideOutputs")
@@ -43,7 +49,30 @@ def detail(execution: Mapping[str, Any]) -> JSON:
         "history": status.get("history") or [],
         "requests": (status.get("recovery") or {}).get("requests") or [],
         "conditions": status.get("conditions") or [],
+        # The recoveries the engine would accept now, by task ("" for the whole run):
+        # the page shows these buttons and confirmations, and derives none itself.
+        "offers": {
+            task: [dataclasses.asdict(offer) for offer in found]
+            for task, found in offers(_status(execution)).items()
+        },
     }
+
+
+def _status(execution: Mapping[str, Any]) -> ExecutionStatus:
+    try:
+        return ExecutionStatus.model_validate(execution.get("status") or {})
+    except ValidationError:
+        return ExecutionStatus()  # nothing can be offered on a status that does not parse
+
+
+def preview_of(execution: Mapping[str, Any], mode: str, task: str | None) -> JSON | str:
+    """What recovering ``execution`` in ``mode`` (on ``task``) would do now, or what is
+    wrong with the question."""
+    if mode not in MODES:
+        return f"mode must be one of {', '.join(MODES)}"
+    outputs: JSON | None = {} if mode == "ProvideOutputs" else None
+    order = Order(mode, task=task or None, outputs=outputs)  # type: ignore[arg-type]
+    return dataclasses.asdict(preview(_status(execution), order))
 
 
 def attempts(jobs: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]) -> list[JSON]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from headway.core.render import ANNOTATION_KEY, CONTAINER, LABEL_ATTEMPT, LABEL_TASK
 from headway.core.scan import changed_keys, changed_positions
+from headway.models.base import parse_time
 
 JSON = dict[str, Any]
 # Waiting reasons that mean the engine cannot start the pod (not the task's fault).
@@ -90,12 +91,6 @@ def is_attempt(job: Mapping[str, Any], wanted: Mapping[str, Any], owner_uid: str
         and labels.get(LABEL_ATTEMPT) == want["labels"][LABEL_ATTEMPT]
         and annotations.get(ANNOTATION_KEY) == want["annotations"][ANNOTATION_KEY]
     )
-
-
-def parse_time(value: str | None) -> datetime.datetime | None:
-    if not value:
-        return None
-    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _condition(obj: Mapping[str, Any], kind: str) -> JSON | None:

@@ -28,6 +28,7 @@ from headway.core.naming import idempotency_key
 from headway.core.render import Owner, render_job
 from headway.core.scan import changed_keys
 from headway.core.spec import effective_tasks, task_texts
+from headway.core.vocabulary import TASK_ACTIVE
 from headway.models.execution import (
     AutoRecovery,
     ExecutionPhase,
@@ -38,7 +39,6 @@ from headway.models.execution import (
 from headway.models.workflow import RetryPolicy, Task, WorkflowSpec
 
 JSON = dict[str, Any]
-ACTIVE = frozenset(("Running", "Retrying"))
 PHASE = attrgetter("phase")
 PHASE_JOB = attrgetter("phase", "job")
 MESSAGE_LIMIT = 256  # a task's message in status; the rest goes to Events and logs
@@ -506,7 +506,7 @@ def phase_of(counts: Counter[str], total: int) -> ExecutionPhase:
     """The Execution's phase from how many tasks are in each phase: Running while
     anything runs or waits to retry; then Succeeded if all succeeded, else Failed if any
     failed, else Blocked if any is blocked, else Paused."""
-    if any(counts[p] > 0 for p in ACTIVE):
+    if any(counts[p] > 0 for p in TASK_ACTIVE):
         return "Running"
     if counts["Succeeded"] == total:
         return "Succeeded"

@@ -30,6 +30,7 @@ from headway.core import history
 from headway.core.actions import Emit
 from headway.core.outputs import provided_problem
 from headway.core.plan import outputs_bytes
+from headway.core.vocabulary import TASK_ACTIVE
 from headway.models.execution import (
     AppliedRequest,
     ExecutionStatus,
@@ -45,7 +46,6 @@ UNVERIFIED = (
     "the requester was not recorded by Headway's admission webhook (is Headway installed "
     "with its webhooks?): a recovery is never applied without knowing who asked for it"
 )
-BUSY = ("Running", "Retrying")
 
 
 @dataclass(frozen=True)
@@ -142,13 +142,30 @@ def _remember(recovery: list[AppliedRequest], record: AppliedRequest) -> list[Ap
     return [r for r in records if id(r) not in drop]
 
 
-def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Recovered | Rejected:
-    """Apply ``order`` to a started Execution's status, or say why it cannot apply."""
+@dataclass(frozen=True)
+class Scope:
+    """What a recovery would touch: the tasks it names (or finds), and every task it
+    resets or resolves, in DAG order."""
+
+    targets: list[str]
+    ordered: list[str]
+
+
+def graph_of(status: ExecutionStatus) -> dags.Dag | None:
+    """The DAG of a started Execution's snapshot (None before it starts)."""
     if status.workflow is None:
+        return None
+    return dags.build([(t.name, t.dependencies) for t in status.workflow.tasks])
+
+
+def scope(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) -> Scope | Rejected:
+    """What ``order`` would touch, or why it cannot apply: every rule of a recovery but
+    the change itself (``recover`` makes it; the previews and offers ask this)."""
+    graph = graph or graph_of(status)
+    if graph is None:
         return Rejected("the execution has not started (see its Ready condition)")
     if order.by is None:
         return Rejected(UNVERIFIED)
-    graph = dags.build([(t.name, t.dependencies) for t in status.workflow.tasks])
     problem = _validate(graph, status, order)
     if problem:
         return Rejected(problem)
@@ -168,17 +185,27 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
                 f'task "{targets[0]}" cannot run on its own: its dependencies '
                 f"{', '.join(waiting)} have not succeeded (recover them with Flow)"
             )
-    busy = sorted(t for t in affected if status.tasks[t].phase in BUSY)
+    busy = sorted(t for t in affected if status.tasks[t].phase in TASK_ACTIVE)
     if busy:
         return Rejected(
             f"task{'s' if len(busy) > 1 else ''} {', '.join(busy)} still running: wait for "
             "it to finish"
         )
+    return Scope(targets, [t for t in graph.order if t in affected])
+
+
+def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Recovered | Rejected:
+    """Apply ``order`` to a started Execution's status, or say why it cannot apply."""
+    graph = graph_of(status)
+    found = scope(status, order, graph)
+    if isinstance(found, Rejected):
+        return found
+    assert graph is not None  # a scope was found: the Execution has started
+    targets, ordered = found.targets, found.ordered
     updated = status.model_copy(deep=True)
     recovery = updated.recovery
     if order.token is not None:
         recovery.last_token = order.token
-    ordered = [t for t in graph.order if t in affected]
     if order.mode == "ProvideOutputs":
         [name] = targets
         state = updated.tasks[name]
@@ -248,9 +275,9 @@ def outcome(
         return "Succeeded"
     states = [status.tasks[t] for t in tasks if t in status.tasks]
     if mode == "Step":
-        if any(s.phase in ("Pending", *BUSY) for s in states):
+        if any(s.phase == "Pending" or s.phase in TASK_ACTIVE for s in states):
             return None
-    elif any(s.phase in BUSY for s in states) or status.phase == "Running":
+    elif any(s.phase in TASK_ACTIVE for s in states) or status.phase == "Running":
         return None
     return "Succeeded" if all(s.phase == "Succeeded" for s in states) else "Failed"
 

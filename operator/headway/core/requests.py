@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 from headway.core.actions import Emit
 from headway.core.recovery import Order, Recovered, outcome, recover
+from headway.core.vocabulary import REQUEST_FINISHED
 from headway.models.execution import AppliedRequest, ExecutionStatus
 from headway.models.recovery import RecoveryPhase
-
-FINISHED = ("Succeeded", "Failed", "Rejected")
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def apply_requests(
     result = Applied(status)
     recorded = {r.uid for r in status.recovery.requests}
     for request in requests:
-        if request.uid in recorded or request.phase in FINISHED:
+        if request.uid in recorded or request.phase in REQUEST_FINISHED:
             continue  # applied (mirrored later) or finished for good
         if request.problem is not None:
             result.updates[request.name] = _rejected(request, request.problem, now)

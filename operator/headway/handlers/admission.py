@@ -28,6 +28,7 @@ import kopf
 
 from headway.core import definers, identity
 from headway.core.admission import execution_verdict, request_verdict, workflow_verdict
+from headway.core.vocabulary import LABEL_EXECUTION
 from headway.handlers.parse import annotations_of, workflow_spec
 from headway.models.base import GROUP, VERSION
 from headway.models.workflow import WorkflowSpec
@@ -38,7 +39,6 @@ from headway.shell.kube import Kube, KubeError
 from headway.shell.webhook_files import ensure_audit_key, ensure_certificates
 
 MANAGED_BY = "headway.dev"
-LABEL_EXECUTION = "headway.dev/execution"
 
 
 @dataclass(frozen=True)

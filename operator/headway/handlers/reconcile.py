@@ -18,6 +18,7 @@ from headway.core.plan import Launches, Since
 from headway.core.requests import RequestUpdate
 from headway.core.start import workflow_status
 from headway.core.tally import Tally, tally
+from headway.core.vocabulary import REQUEST_FINISHED
 from headway.handlers import parse
 from headway.handlers.cache import Snapshot
 from headway.handlers.memory import Kept, Memory, wire_status
@@ -233,7 +234,7 @@ def reject_orphan_request(kube: Kube, obj: JSON, now: datetime.datetime) -> None
 
 def request_target(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     """The key of the Execution a request names, while the request is not finished."""
-    if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Rejected"):
+    if (obj.get("status") or {}).get("phase") in REQUEST_FINISHED:
         return None
     name = ((obj.get("spec") or {}).get("executionRef") or {}).get("name", "")
     return str(obj["metadata"]["namespace"]), str(name)

@@ -21,6 +21,13 @@ def rfc3339(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(text: str | None) -> datetime.datetime | None:
+    """A Kubernetes timestamp (RFC 3339, ``Z`` or an offset), or None for none."""
+    if not text:
+        return None
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 Time = Annotated[AwareDatetime, PlainSerializer(rfc3339, return_type=str)]
 
 

@@ -207,6 +207,9 @@ def render_all() -> dict[str, str]:
     }
 
 
+PLURALS = {kind.kind: kind.plural for kind in KINDS}  # e.g. "Workflow" -> "workflows"
+
+
 def write_all(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []

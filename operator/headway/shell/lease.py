@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from headway.core.lease import LeaseView, next_move
+from headway.models.base import parse_time
 from headway.shell.kube import Kube, KubeError, path_of
 
 JSON = dict[str, Any]
@@ -18,17 +19,11 @@ def _micro(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime(MICRO)
 
 
-def _parse(text: str | None) -> datetime.datetime | None:
-    if not text:
-        return None
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def view_of(lease: JSON) -> LeaseView:
     spec = lease.get("spec") or {}
     return LeaseView(
         holder=spec.get("holderIdentity"),
-        renewed=_parse(spec.get("renewTime")),
+        renewed=parse_time(spec.get("renewTime")),
         duration_seconds=int(spec.get("leaseDurationSeconds") or 15),
         transitions=int(spec.get("leaseTransitions") or 0),
     )

@@ -13,6 +13,7 @@ from headway.core.identity import ANNOTATION_SUBMITTED
 from headway.core.plan import Launches
 from headway.core.scan import changed_keys
 from headway.models.base import API_VERSION, rfc3339
+from headway.models.crd import PLURALS
 from headway.shell.kube import Kube, KubeError, path_of
 
 JSON = dict[str, Any]
@@ -106,11 +107,7 @@ def _conditional(write: Callable[[], JSON]) -> JSON:
 
 
 def _plural(obj: JSON) -> str:
-    return {
-        "Execution": "executions",
-        "Workflow": "workflows",
-        "RecoveryRequest": "recoveryrequests",
-    }[str(obj.get("kind"))]
+    return PLURALS[str(obj.get("kind"))]
 
 
 def _transient(error: KubeError) -> bool:

@@ -1,0 +1,90 @@
+"""What a recovery would do, before anyone asks for it, and which recoveries a run or a
+task offers: both answered by the engine's own rules (``recovery.scope``), so the CLI's
+preview, the console's buttons and its confirmation say exactly what the engine then
+does. Pure: the CLI and the console's server call these; the page shows their answer."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from headway.core import dag as dags
+from headway.core.recovery import Order, Rejected, graph_of, scope
+from headway.core.vocabulary import FLOW_WARNING, OUTPUTS_WARNING, RECOVER_WARNING, STEP_WARNING
+from headway.models.execution import ExecutionStatus
+
+# A stand-in for the requester, who the operator checks itself when the request comes.
+ASKER = "you"
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A recovery as the engine would apply it now."""
+
+    mode: str
+    task: str | None
+    reruns: list[str]  # reset (ProvideOutputs: resolved), in DAG order
+    kept: list[str]  # every other task: left as it is, outputs, attempts and Jobs
+    warning: str  # the seeds' confirmation text
+    problem: str | None = None  # why the engine would reject it now (nothing reruns)
+
+
+def warning_of(order: Order) -> str:
+    if order.mode == "Flow":
+        return FLOW_WARNING if order.task else RECOVER_WARNING
+    return STEP_WARNING if order.mode == "Step" else OUTPUTS_WARNING
+
+
+def preview(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) -> Preview:
+    """The recovery ``order`` applied to ``status`` as the operator would apply it."""
+    graph = graph or graph_of(status)
+    found = scope(status, dataclasses.replace(order, by=order.by or ASKER), graph)
+    order_of = list(graph.order) if graph else list(status.tasks)
+    if isinstance(found, Rejected):
+        return Preview(order.mode, order.task, [], order_of, warning_of(order), found.message)
+    touched = set(found.ordered)
+    kept = [t for t in order_of if t not in touched]
+    return Preview(order.mode, order.task, found.ordered, kept, warning_of(order))
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One action the page or the CLI may offer: a button, its confirmation, and what it
+    would rerun."""
+
+    action: str  # recover-workflow | retry-flow | retry-step | provide-outputs
+    title: str
+    mode: str
+    task: str | None
+    warning: str
+    reruns: list[str]
+
+
+ACTIONS = (
+    ("retry-flow", "Retry from this task", "Flow"),
+    ("retry-step", "Re-trigger this step only", "Step"),
+    ("provide-outputs", "Provide outputs", "ProvideOutputs"),
+)
+
+
+def offers(status: ExecutionStatus) -> dict[str, list[Offer]]:
+    """Every recovery the engine would accept now: under ``""`` the run's own (Recover
+    workflow: every Failed, Blocked and held task), under each task's name its own."""
+    graph = graph_of(status)
+    if graph is None:
+        return {}
+    found: dict[str, list[Offer]] = {}
+    whole = preview(status, Order("Flow"), graph)
+    if whole.problem is None:
+        found[""] = [Offer("recover-workflow", "Recover workflow", "Flow", None,
+                           whole.warning, whole.reruns)]  # fmt: skip
+    for task in graph.order:
+        for action, title, mode in ACTIONS:
+            # Outputs are checked when given: any object stands in for them here.
+            order = Order(mode, task=task, outputs={} if mode == "ProvideOutputs" else None)  # type: ignore[arg-type]
+            shown = preview(status, order, graph)
+            if shown.problem is None:
+                found.setdefault(task, []).append(
+                    Offer(action, title, mode, task, shown.warning, shown.reruns)
+                )
+    return found
