@@ -12,11 +12,11 @@ from typing import Any
 from headway.core.decide import decide
 from headway.core.plan import Since
 from headway.core.spec import outputs_limit
-from headway.handlers.cache import Snapshot
-from headway.handlers.memory import Memory, wire_status
 from headway.handlers.reconcile import load_view
 from headway.models.execution import ExecutionStatus, TaskStatus
 from headway.models.workflow import WorkflowSpec
+from headway.runtime.cache import Snapshot
+from headway.runtime.memory import Memory, wire_status
 from headway.shell.store import merge_diff
 
 JSON = dict[str, Any]

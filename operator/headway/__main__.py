@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 def operator_options(args: argparse.Namespace) -> Any:
     """The operator's options from its command line and the pod's environment."""
     from headway.handlers.admission import InCluster, Webhooks
-    from headway.handlers.leader import Election
     from headway.handlers.main import Options
+    from headway.runtime.leader import Election
 
     namespace = os.environ.get("POD_NAMESPACE") or _own_namespace()
     webhooks = None

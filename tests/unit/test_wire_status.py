@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from headway.handlers.memory import wire_status
 from headway.models.execution import ExecutionStatus, TaskStatus
+from headway.runtime.memory import wire_status
 
 
 def read(raw: dict[str, Any]) -> ExecutionStatus:

@@ -29,13 +29,13 @@ import kopf
 from headway.core import definers, identity
 from headway.core.admission import execution_verdict, request_verdict, workflow_verdict
 from headway.core.vocabulary import LABEL_EXECUTION
-from headway.handlers.parse import annotations_of, workflow_spec
 from headway.models.base import GROUP, VERSION
 from headway.models.workflow import WorkflowSpec
 from headway.shell import store
 from headway.shell import webhook_secret as secret
 from headway.shell.access import allowed, recoveryrequests_attributes
 from headway.shell.kube import Kube, KubeError
+from headway.shell.parse import annotations_of, workflow_spec
 from headway.shell.webhook_files import ensure_audit_key, ensure_certificates
 
 MANAGED_BY = "headway.dev"

@@ -23,11 +23,6 @@ import kopf
 from headway.core.actions import Emit
 from headway.core.render import LABEL_EXECUTION_UID
 from headway.handlers import admission
-from headway.handlers.cache import Cache
-from headway.handlers.leader import Election, lead
-from headway.handlers.memory import Memory
-from headway.handlers.metrics import Health, Metrics, serve
-from headway.handlers.queue import WorkQueue
 from headway.handlers.reconcile import (
     post_events,
     reconcile_execution,
@@ -37,6 +32,11 @@ from headway.handlers.reconcile import (
     utcnow,
 )
 from headway.models.base import GROUP, VERSION
+from headway.runtime.cache import Cache
+from headway.runtime.leader import Election, lead
+from headway.runtime.memory import Memory
+from headway.runtime.metrics import Health, Metrics, serve
+from headway.runtime.queue import WorkQueue
 from headway.shell import store
 from headway.shell.kube import Kube, KubeError
 from headway.shell.lease import LeaseClient

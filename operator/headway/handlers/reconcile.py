@@ -19,12 +19,11 @@ from headway.core.requests import RequestUpdate
 from headway.core.start import workflow_status
 from headway.core.tally import Tally, tally
 from headway.core.vocabulary import REQUEST_FINISHED
-from headway.handlers import parse
-from headway.handlers.cache import Snapshot
-from headway.handlers.memory import Kept, Memory, wire_status
 from headway.models.base import rfc3339
 from headway.models.workflow import WorkflowStatus
-from headway.shell import store
+from headway.runtime.cache import Snapshot
+from headway.runtime.memory import Kept, Memory, wire_status
+from headway.shell import parse, store
 from headway.shell.kube import Kube
 
 JSON = dict[str, Any]

@@ -12,8 +12,8 @@ from typing import Any
 from headway.core.facts import JobFacts
 from headway.core.plan import Prepared, Since, prepare
 from headway.core.scan import changed_keys
-from headway.handlers.parse import execution_spec
 from headway.models.execution import ExecutionSpec, ExecutionStatus
+from headway.shell.parse import execution_spec
 
 JSON = dict[str, Any]
 
