@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_KUBECONFIG := $(CURDIR)/.cluster/kubeconfig
 export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/hack
 
-.PHONY: help venv console chromium binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench bench-cluster crds install-crds operator demo
+.PHONY: help venv console console-test chromium binaries cluster-up cluster-down cluster-status lint typecheck unit e2e test bench bench-cluster crds install-crds operator demo
 
 help:
 	@echo "make demo          the main job, end to end on the local cluster"
@@ -53,8 +53,12 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
-test: lint typecheck console chromium
+test: lint typecheck console console-test chromium
 	$(PY) -m pytest tests
+
+# The page's pure modules (actions, formatting, the graph's model), with vitest.
+console-test: $(CONSOLE_STAMP)
+	cd console && npm test
 
 # The console's page: TypeScript built with npm from the lockfile (outputs not committed).
 CONSOLE_STAMP := console/node_modules/.installed

@@ -14,13 +14,15 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from headway.console import views
+from headway.core.vocabulary import LABEL_EXECUTION
 from headway.models.base import API_VERSION
 from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, Server, path_of
@@ -140,17 +142,35 @@ class Console:
         found = await self.call(
             f'execution "{name}"', lambda: kube.get(path_of(API_VERSION, "executions", ns, name))
         )
+        requests_path = path_of(API_VERSION, "recoveryrequests", ns)
+        selector = f"{LABEL_EXECUTION}={name}"
+        try:  # the Execution's requests, followed too: a request's fate is in its status
+            listed = await asyncio.to_thread(kube.get, requests_path, labelSelector=selector)
+        except KubeError:
+            listed = None  # not allowed to see them: the page shows the Execution only
+        requests = {r["metadata"]["name"]: r for r in (listed or {}).get("items", [])}
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
+        one = {"fieldSelector": f"metadata.name={name}"}
         version = found["metadata"]["resourceVersion"]
+        watches = [Watch(path_of(API_VERSION, "executions", ns), one, version)]
+        if listed is not None:
+            version = listed["metadata"]["resourceVersion"]
+            watches.append(Watch(requests_path, {"labelSelector": selector}, version))
+        execution = found
         try:
-            await _send(response, views.detail(found))
-            async for event in _watch(kube, path_of(API_VERSION, "executions", ns), name, version):
-                if event["type"] == "DELETED":
+            await _send(response, views.detail(execution, list(requests.values())))
+            async for event in _watch(kube, watches):
+                obj = event["object"]
+                if obj.get("kind") == "RecoveryRequest":
+                    requests[obj["metadata"]["name"]] = obj
+                elif event["type"] == "DELETED":
                     break
-                await _send(response, views.detail(event["object"]))
+                else:
+                    execution = obj
+                await _send(response, views.detail(execution, list(requests.values())))
         except ConnectionResetError:
             pass  # the page went away
         return response
@@ -298,36 +318,46 @@ async def _send(response: web.StreamResponse, data: JSON) -> None:
     await response.write(f"data: {json.dumps(data)}\n\n".encode())
 
 
-async def _watch(kube: Kube, collection: str, name: str, version: str) -> AsyncIterator[JSON]:
-    """Watch events of one object, from a thread, forever (re-watching on timeouts)."""
+@dataclass(frozen=True)
+class Watch:
+    """One collection to watch, narrowed by ``query``, from ``version`` on."""
+
+    collection: str
+    query: Mapping[str, str]
+    version: str
+
+
+async def _watch(kube: Kube, watches: list[Watch]) -> AsyncIterator[JSON]:
+    """Watch events of every ``watches``, merged, each from a thread, until one ends (each
+    re-watches on its timeouts)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[JSON | None] = asyncio.Queue()
     stop = False
 
-    def pump() -> None:
-        current = version
+    def pump(watch: Watch) -> None:
+        current = watch.version
         try:
             while not stop:
-                for event in kube.watch(collection, timeout_seconds=50,
-                                        fieldSelector=f"metadata.name={name}",
-                                        resourceVersion=current):  # fmt: skip
+                for event in kube.watch(watch.collection, timeout_seconds=50,
+                                        resourceVersion=current, **watch.query):  # fmt: skip
                     if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
                         current = event["object"]["metadata"]["resourceVersion"]
                         loop.call_soon_threadsafe(queue.put_nowait, event)
                     if stop:
                         return
         except KubeError as error:
-            log.info("console watch of %s ended: %s", name, error.status)
+            log.info("console watch of %s ended: %s", watch.collection, error.status)
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
-    # A thread of its own, not the shared pool: a page may hold its stream for hours.
-    threading.Thread(target=pump, daemon=True, name=f"watch-{name}").start()
+    # Threads of their own, not the shared pool: a page may hold its stream for hours.
+    for watch in watches:
+        threading.Thread(target=pump, args=(watch,), daemon=True, name="console-watch").start()
     try:
         while (event := await queue.get()) is not None:
             yield event
     finally:
-        stop = True  # the thread ends at its watch's next event or timeout
+        stop = True  # the threads end at their watch's next event or timeout
 
 
 def make_app(server: Server, secure_cookies: bool = False) -> web.Application:

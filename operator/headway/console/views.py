@@ -32,9 +32,10 @@ def summary(execution: Mapping[str, Any]) -> JSON:
     }
 
 
-def detail(execution: Mapping[str, Any]) -> JSON:
+def detail(execution: Mapping[str, Any], requests: Sequence[Mapping[str, Any]] = ()) -> JSON:
     """The Execution for the page: its summary, the DAG of its snapshot, each task's
-    status, the progress path and the recovery records."""
+    status, the progress path, the recovery records, what recoveries it offers, and its
+    RecoveryRequests as they stand (the page follows a request it made from these)."""
     status = execution.get("status") or {}
     workflow = status.get("workflow") or {}
     tasks = [
@@ -51,10 +52,23 @@ def detail(execution: Mapping[str, Any]) -> JSON:
         "conditions": status.get("conditions") or [],
         # The recoveries the engine would accept now, by task ("" for the whole run):
         # the page shows these buttons and confirmations, and derives none itself.
+        "recoveryRequests": [request_view(r) for r in requests],
         "offers": {
             task: [dataclasses.asdict(offer) for offer in found]
             for task, found in offers(_status(execution)).items()
         },
+    }
+
+
+def request_view(request: Mapping[str, Any]) -> JSON:
+    spec, status = request.get("spec") or {}, request.get("status") or {}
+    return {
+        "name": request["metadata"]["name"],
+        "mode": spec.get("mode"),
+        "task": spec.get("task"),
+        "phase": status.get("phase") or "Pending",
+        "message": status.get("message"),
+        "requestedBy": status.get("requestedBy"),
     }
 
 

@@ -1,0 +1,66 @@
+// The console server's API and the typed views it returns. Calls use relative URLs,
+// so the page works behind `kubectl proxy` and any path prefix.
+
+export interface GraphTask { name: string; dependencies: string[] }
+export interface TaskState {
+  phase?: string; attempts?: number; job?: string; reason?: string; message?: string;
+  outputs?: Record<string, unknown> | null; startedAt?: string | null; finishedAt?: string | null;
+}
+export interface HistoryEntry {
+  time: string; event: string; task?: string | null; attempt?: number | null;
+  by?: string | null; request?: string | null; message?: string | null;
+}
+export interface Condition { type: string; status: string; reason?: string; message?: string }
+// A recovery the engine would accept now, with its confirmation and what it reruns:
+// worked out by the server from the engine's rules, never by the page.
+export interface Offer { action: string; title: string; mode: string; task: string | null; warning: string; reruns: string[] }
+export interface RequestView { name: string; mode: string; task: string | null; phase: string; message: string | null; requestedBy: string | null }
+export interface Summary {
+  name: string; workflow: string | null; phase: string; progress: string;
+  startedAt: string | null; finishedAt: string | null;
+}
+export interface Detail extends Summary {
+  namespace: string;
+  graph: GraphTask[];
+  tasks: Record<string, TaskState>;
+  history: HistoryEntry[];
+  conditions: Condition[];
+  offers: Record<string, Offer[]>;
+  recoveryRequests: RequestView[];
+}
+export interface Attempt {
+  attempt: number; job: string; outcome: string; exitCode: number | null; reason: string | null;
+  message: string | null; startedAt: string | null; finishedAt: string | null; pod: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(public status: number, message: string) { super(message); }
+}
+
+function csrf(): string {
+  const found = document.cookie.split("; ").find((c) => c.startsWith("headway_csrf="));
+  return found ? decodeURIComponent(found.split("=")[1]) : "";
+}
+
+export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers: Record<string, string> = { "X-CSRF-Token": csrf() };
+  if (init.body) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { ...init, headers, credentials: "same-origin" });
+  const type = response.headers.get("Content-Type") || "";
+  const body = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) {
+    throw new ApiError(response.status, typeof body === "string" ? body : body.error || response.statusText);
+  }
+  return body as T;
+}
+
+export const paths = {
+  namespace: (ns: string) => `api/namespaces/${encodeURIComponent(ns)}`,
+  executions: (ns: string) => `${paths.namespace(ns)}/executions`,
+  execution: (ns: string, name: string) => `${paths.executions(ns)}/${encodeURIComponent(name)}`,
+  stream: (ns: string, name: string) => `${paths.execution(ns, name)}/stream`,
+  attempts: (ns: string, name: string, task: string) => `${paths.execution(ns, name)}/tasks/${encodeURIComponent(task)}/attempts`,
+  recover: (ns: string, name: string) => `${paths.execution(ns, name)}/recover`,
+  log: (ns: string, pod: string) => `${paths.namespace(ns)}/pods/${encodeURIComponent(pod)}/log`,
+  permissions: (ns: string) => `${paths.namespace(ns)}/permissions`,
+};

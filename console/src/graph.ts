@@ -1,0 +1,57 @@
+// The DAG, laid out by dagre: a pure model of what to draw, and the drawing.
+import dagre from "@dagrejs/dagre";
+import type { Detail } from "./api";
+import { duration } from "./format";
+import { svgEl } from "./dom";
+
+export interface NodeView { name: string; phase: string; className: string; info: string; tip: string }
+
+export function nodeView(detail: Detail, name: string, selected: string | null, now: number = Date.now()): NodeView {
+  const state = detail.tasks[name] || {};
+  const phase = state.phase || "Pending";
+  return {
+    name,
+    phase,
+    className: `node phase-${phase}${selected === name ? " selected" : ""}`,
+    info: `${phase} · attempts ${state.attempts ?? 0} · ${duration(state.startedAt ?? null, state.finishedAt ?? null, now)}`,
+    tip: [name, phase, state.reason, state.message].filter(Boolean).join(": "),
+  };
+}
+
+export function layout(detail: Detail): dagre.graphlib.Graph {
+  const g = new dagre.graphlib.Graph();
+  g.setGraph({ rankdir: "TB", nodesep: 30, ranksep: 40, marginx: 10, marginy: 10 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const task of detail.graph) g.setNode(task.name, { width: 200, height: 46 });
+  for (const task of detail.graph) for (const parent of task.dependencies) g.setEdge(parent, task.name);
+  dagre.layout(g);
+  return g;
+}
+
+export function drawGraph(svg: SVGSVGElement, detail: Detail, selected: string | null, select: (task: string) => void): void {
+  const g = layout(detail);
+  const size = g.graph();
+  svg.setAttribute("width", String(size.width || 200));
+  svg.setAttribute("height", String(size.height || 100));
+  svg.replaceChildren();
+  for (const edge of g.edges()) {
+    const points = g.edge(edge).points || [];
+    svg.append(svgEl("path", { d: points.map((p, i) => `${i ? "L" : "M"}${p.x},${p.y}`).join(" "), class: "edge" }));
+  }
+  for (const name of g.nodes()) {
+    const box = g.node(name);
+    const view = nodeView(detail, name, selected);
+    const group = svgEl("g", {
+      class: view.className, "data-task": name, "data-phase": view.phase,
+      transform: `translate(${box.x - box.width / 2},${box.y - box.height / 2})`,
+    });
+    group.append(
+      svgEl("rect", { width: String(box.width), height: String(box.height) }),
+      svgEl("text", { x: "8", y: "18" }, name),
+      svgEl("text", { x: "8", y: "36" }, view.info),
+      svgEl("title", {}, view.tip),
+    );
+    group.addEventListener("click", () => select(name));
+    svg.append(group);
+  }
+}
