@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -267,3 +270,24 @@ def wait_events(
         return events if seen(events) else None
 
     return wait_for(found, "the Events", timeout=60)
+
+
+# --- the kubectl plugin ---------------------------------------------------------------------
+
+CLI = Path(sys.executable).parent / "kubectl-headway"
+
+
+def run(
+    cluster: Cluster, user: str | None, namespace: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``kubectl headway ARGS -n NAMESPACE`` as ``user`` (the admin when None)."""
+    kubeconfig = cluster.users[user] if user else cluster.kubeconfig
+    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
+    return subprocess.run(
+        [str(CLI), *args, "-n", namespace, "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from localcluster.chart_operator import ChartOperator
 from support import (
+    CLI,
     OUT,
     READER,
     RECOVERER,
@@ -25,27 +24,12 @@ from support import (
     gated,
     grant,
     job_uids,
+    run,
     start,
     wait_phase,
 )
 
 pytestmark = pytest.mark.e2e
-CLI = Path(sys.executable).parent / "kubectl-headway"
-
-
-def run(
-    cluster: Cluster, user: str | None, namespace: str, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    kubeconfig = cluster.users[user] if user else cluster.kubeconfig
-    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
-    return subprocess.run(
-        [str(CLI), *args, "-n", namespace, "--kubeconfig", str(kubeconfig)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
 
 
 def diamond() -> list[dict[str, object]]:

@@ -32,6 +32,7 @@ from support import (
     gated,
     grant,
     job_uids,
+    run,
     start,
     wait_for,
     wait_phase,
@@ -345,3 +346,40 @@ def test_a_run_that_may_not_start_says_why_on_its_page(
         "Not started: DefinerNotChecked: nobody was checked as allowed to define "
         'Workflow "unchecked"'
     )
+
+
+def test_the_cli_and_the_page_preview_a_held_task_exactly_as_the_engine_reruns_it(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    """A Step on b that succeeds holds c; "Recover workflow" then reruns the held c, and
+    only it: what `kubectl headway recover` previews, what the page's dialog names, and
+    what the engine does are one answer."""
+    tasks = [
+        {"name": "a", "command": emit("a")},
+        gated("b"),
+        {"name": "c", "dependencies": ["b"], "command": emit("c")},
+    ]
+    tasks[1]["dependencies"] = ["a"]
+    failing_run(cluster, namespace, "held", tasks)
+    grant(cluster, namespace, "alice", *RECOVERER)
+    gate(cluster, namespace, "open")
+    step = run(cluster, "alice", namespace, "recover", "held-1", "--step", "b", "--yes", "--wait")
+    assert step.returncode == 0, step.stdout + step.stderr
+    held = execution(cluster.kube, namespace, "held-1")["status"]["tasks"]["c"]
+    assert (held["phase"], held.get("held")) == ("Pending", True)
+    before = job_uids(cluster, namespace, "held-1")
+
+    cli = run(cluster, "alice", namespace, "recover", "held-1")  # no --yes, no terminal
+    assert "Flow on execution held-1: will rerun c\n" in cli.stdout, cli.stdout + cli.stderr
+    assert job_uids(cluster, namespace, "held-1") == before  # not confirmed: nothing done
+
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/held-1")
+    page.click("#recover-workflow")
+    expect(page.locator("#confirm-tasks")).to_have_text("Will rerun: c")
+    expect(page.locator("#confirm-text")).to_contain_text("Recovering the workflow re-executes")
+    confirm(page)
+    expect(page.locator("#request-outcome")).to_contain_text("Succeeded", timeout=120_000)
+    after = job_uids(cluster, namespace, "held-1")
+    assert {k: v for k, v in after.items() if k in before} == before  # a and b untouched
+    assert sorted(set(after) - set(before)) == ["held-1-c-1"]  # the engine reran c only
