@@ -222,14 +222,6 @@ class Console:
         result = await self.call("checking permissions", lambda: kube.create(path, review))
         return web.json_response({"recover": bool(result["status"].get("allowed"))})
 
-    async def request_status(self, request: web.Request) -> web.Response:
-        kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
-        found = await self.call(
-            f'recoveryrequest "{name}"',
-            lambda: kube.get(path_of(API_VERSION, "recoveryrequests", ns, name)),
-        )
-        return web.json_response(found.get("status") or {"phase": "Pending"})
-
     # --- acting -----------------------------------------------------------------------
 
     async def recover(self, request: web.Request) -> web.Response:
@@ -377,7 +369,6 @@ def make_app(server: Server, secure_cookies: bool = False) -> web.Application:
     app.router.add_get(f"{api}/pods/{{pod}}/log", console.logs)
     app.router.add_get(f"{api}/permissions", console.permissions)
     app.router.add_post(f"{api}/executions/{{name}}/recover", console.recover)
-    app.router.add_get(f"{api}/recoveryrequests/{{name}}", console.request_status)
     return app
 
 
