@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from headway.core.decide import decide
-from headway.core.plan import Since
 from headway.core.spec import outputs_limit
 from headway.handlers.reconcile import load_view
 from headway.models.execution import ExecutionStatus, TaskStatus
@@ -111,8 +110,8 @@ def one_pass(shot: Snapshot, memory: Memory) -> None:
     json.dumps({"metadata": {"resourceVersion": kept.resource_version}, "status": patch})
     version = str(int(kept.resource_version) + 1)
     memory.wrote(view.uid, version, decision.status, status)
-    assert decision.watch is not None
-    memory.planned(view.uid, Since(decision.status.tasks, decision.watch))
+    assert decision.since is not None
+    memory.planned(view.uid, decision.since)
 
 
 def least_costs(sizes: tuple[int, ...], events: int = 30, repeats: int = 7) -> dict[int, float]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from headway.core.actions import CreateJob
 from headway.core.facts import ObservedJob, quiet_of
-from headway.core.plan import Context, Plan, Since, plan
+from headway.core.plan import Context, Plan, Since, outputs_bytes, plan
 from headway.core.recovery import Order, Recovered, recover
 from headway.core.render import Owner
 from headway.core.start import start
@@ -125,13 +125,17 @@ def test_the_incremental_pass_plans_what_the_full_pass_plans(
         full = plan(ctx, status, facts, now)
         quick = plan(ctx, status, facts, now, None, quiet_of(facts), since, touched)
         assert summary(quick) == summary(full)
-        # The phase counts carried from pass to pass are what a recount finds.
-        recount = Counter(task.phase for task in full.status.tasks.values())
-        assert +full.status.phase_counts() == +recount
+        # The sums carried from pass to pass are what a recount finds.
+        recount = Counter(task.phase for task in quick.status.tasks.values())
+        assert quick.since is not None and quick.since.counts is not None
+        assert +quick.since.counts == +recount
+        assert quick.since.outputs_total == sum(
+            outputs_bytes(t.outputs) for t in quick.status.tasks.values()
+        )
         assert full.status.progress == f"{recount['Succeeded']}/{len(full.status.tasks)}"
         # The plan is carried out; what it created shows up in the caches, running.
-        status, since, touched = full.status, Since(full.status.tasks, full.watch), set()
-        for action in full.jobs:
+        status, since, touched = quick.status, quick.since, set()
+        for action in quick.jobs:
             if isinstance(action, CreateJob):
                 facts[action.name] = ObservedJob(
                     name=action.name, task=action.task, attempt=action.attempt, outcome="Running"
@@ -139,13 +143,15 @@ def test_the_incremental_pass_plans_what_the_full_pass_plans(
                 touched.add(action.task)
 
 
-def test_a_deep_copy_made_to_be_changed_sums_afresh() -> None:
-    """A recovery deep-copies the status and changes tasks in place: the carried outputs
-    total and phase counts must not follow the copy (they would go stale)."""
+def test_sums_carried_for_another_tasks_mapping_are_not_used() -> None:
+    """A recovery copies the status and changes tasks: sums carried for the mapping the
+    pass before planned do not hold for the copy, and the plan counts afresh."""
+    ctx = context([{"name": "a", "command": ["true"]}, {"name": "b", "command": ["true"]}],
+                  "Continue")  # fmt: skip
     status = ExecutionStatus.model_validate(
         {"tasks": {"a": {"phase": "Failed"}, "b": {"phase": "Succeeded", "outputs": {"n": 1}}}}
     )
-    assert (status.outputs_total(), status.phase_counts()["Failed"]) == (7, 1)
-    copied = status.model_copy(deep=True)
-    copied.tasks["a"].phase, copied.tasks["a"].outputs = "Succeeded", {"k": "v"}
-    assert (copied.outputs_total(), copied.phase_counts()["Failed"]) == (16, 0)
+    stale = Since(dict(status.tasks), frozenset(), Counter({"Succeeded": 2}), 999)
+    result = plan(ctx, status, {}, T0, since=stale, touched=set())
+    assert result.status.phase == "Failed" and result.status.progress == "1/2"
+    assert result.since is not None and result.since.outputs_total == 7

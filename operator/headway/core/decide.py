@@ -45,6 +45,19 @@ class RecoverAnnotation:
 
 
 @dataclass(frozen=True)
+class Carried:
+    """What the caller kept from the pass before, so that a pass costs what changed: the
+    workflow made ready to schedule, the quietly running attempts (``quiet_of(jobs)``),
+    what the last plan left, and the tasks whose Job facts changed since. Never needed:
+    without it the decision is the same (a property test holds them equal)."""
+
+    prepared: Prepared | None = None
+    quiet: Quiet | None = None
+    since: Since | None = None
+    touched: AbstractSet[str] | None = None
+
+
+@dataclass(frozen=True)
 class View:
     name: str
     namespace: str
@@ -57,10 +70,7 @@ class View:
     requests: Sequence[Request] = ()
     recover: RecoverAnnotation = field(default_factory=RecoverAnnotation)
     launches: Launches = field(default_factory=Launches)
-    prepared: Prepared | None = None  # prepare(status.workflow), if the caller kept it
-    quiet: Quiet | None = None  # quiet_of(jobs), if the caller kept it
-    since: Since | None = None  # what the last plan left, if the caller kept it
-    touched: AbstractSet[str] | None = None  # tasks whose Job facts changed since then
+    carried: Carried = field(default_factory=Carried)
     # Job name -> its facts from a direct read, asked for by ``Decision.confirm``: they
     # override what the caches show (``jobs``).
     confirmed: Mapping[str, ObservedJob] = field(default_factory=dict)
@@ -77,7 +87,7 @@ class Decision:
     requests: dict[str, RequestUpdate] = field(default_factory=dict)
     events: list[Emit] = field(default_factory=list)
     wake_at: datetime.datetime | None = None
-    watch: frozenset[str] | None = None  # Plan.watch, when a plan was made
+    since: Since | None = None  # what the plan left for the next pass, when one was made
     # Plan.confirm: read these Jobs directly and decide again (``View.confirmed``) before
     # carrying anything out.
     confirm: frozenset[str] = frozenset()
@@ -107,14 +117,15 @@ def decide(view: View, now: datetime.datetime) -> Decision:
     applied = apply_requests(status, requests, now)
     decision = Decision(applied.status, events=events + applied.events)
     if decision.status.workflow is not None and decision.status.params is not None:
+        carried = view.carried
         spec = view.spec if isinstance(view.spec, ExecutionSpec) else None
         context = Context(
             Owner(view.name, view.namespace, view.uid),
             decision.status.workflow,
             decision.status.params,
             spec.auto_recovery if spec else AutoRecovery(),
-            view.prepared
-            if view.prepared and decision.status.workflow is view.status.workflow
+            carried.prepared
+            if carried.prepared and decision.status.workflow is view.status.workflow
             else None,
         )
         jobs = {**view.jobs, **view.confirmed} if view.confirmed else view.jobs
@@ -124,16 +135,16 @@ def decide(view: View, now: datetime.datetime) -> Decision:
             jobs,
             now,
             view.launches,
-            view.quiet,
-            view.since,
-            view.touched,
+            carried.quiet,
+            carried.since,
+            carried.touched,
         )
         decision.status, decision.jobs, decision.wake_at = (
             planned.status,
             planned.jobs,
             planned.wake_at,
         )
-        decision.watch, decision.confirm = planned.watch, planned.confirm - view.confirmed.keys()
+        decision.since, decision.confirm = planned.since, planned.confirm - view.confirmed.keys()
         decision.events += planned.events
     elif not isinstance(view.spec, str):
         decision.wake_at = now + NOT_STARTED_RECHECK  # the Workflow may appear or be fixed

@@ -15,8 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from itertools import compress, repeat, tee
-from operator import attrgetter, ne, not_
+from operator import attrgetter
 from typing import Any, Literal
 
 from headway.core import dag as dags
@@ -66,11 +65,16 @@ def prepare(workflow: WorkflowSpec) -> Prepared:
 
 @dataclass(frozen=True)
 class Since:
-    """What the pass before left for this one: the tasks it planned (the status it wrote)
-    and the tasks to look at again whatever happens (``Plan.watch``)."""
+    """What the pass before left for this one: the tasks it planned (the status it wrote),
+    the tasks to look at again whatever happens (``Plan.watch``), and two sums over those
+    tasks — how many are in each phase, and the bytes of their outputs — carried so a
+    pass does not count every task again. The sums hold for the very ``tasks`` mapping
+    planned; a status with another one (a recovery's copy) is counted afresh."""
 
     tasks: Mapping[str, TaskStatus]
     watch: frozenset[str]
+    counts: Counter[str] | None = None
+    outputs_total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class Plan:
     # Jobs whose facts suggest a stall: read them directly (``facts.confirm_attempt``)
     # and plan again; nothing is done about them until then.
     confirm: frozenset[str] = frozenset()
+    since: Since | None = None  # what this plan leaves for the next pass
 
 
 def backoff_seconds(retry: RetryPolicy, retry_number: int) -> float:
@@ -144,6 +149,7 @@ class _Planner:
         observed: Mapping[str, ObservedJob],
         now: datetime.datetime,
         launches: Launches,
+        since: Since | None,
     ) -> None:
         self.context = context
         # Copy on write: the new status shares every task's status with the old one until
@@ -163,9 +169,16 @@ class _Planner:
         self.waiting: set[str] = set()  # tasks whose Job create was deferred this pass
         self.confirm: set[str] = set()  # Jobs to read directly before a stall is declared
         self.before = status.tasks
-        self.counts = status.phase_counts()  # carried from the pass before; changed at the end
+        carried = since if since is not None and since.tasks is status.tasks else None
+        if carried is not None and carried.counts is not None:
+            self.counts = carried.counts
+        else:
+            self.counts = Counter(map(PHASE, status.tasks.values()))
+        if carried is not None and carried.outputs_total is not None:
+            self.outputs_total = carried.outputs_total
+        else:
+            self.outputs_total = sum(outputs_bytes(t.outputs) for t in status.tasks.values())
         self.stopped = bool(self.counts["Failed"] or self.counts["Blocked"])
-        self.outputs_total = status.outputs_total()  # carried from the pass before
         if len(status.tasks) != len(self.tasks) or not self.tasks.keys() <= status.tasks.keys():
             for name in self.tasks.keys() - self.status.tasks.keys():
                 self.status.tasks[name] = TaskStatus()
@@ -370,7 +383,7 @@ class _Planner:
             return
         budget = self.status.outputs_limit
         if budget is not None:
-            others = self.outputs_total - self.status.tasks[name].outputs_bytes()
+            others = self.outputs_total - outputs_bytes(self.status.tasks[name].outputs)
             size = outputs_bytes(parsed)
             if others + size > budget:
                 message = (
@@ -400,21 +413,23 @@ class _Planner:
                 visited.append(name)
         else:
             self.worklist(since, touched, visited)
-        self.roll_up()
-        self.status.carry_outputs_total(self.outputs_total)
+        counts = self.roll_up()
         watch = frozenset(name for name in visited if self.needs_watch(name))
         wake = min(self.wake) if self.wake else None
         confirm = frozenset(self.confirm)
-        return Plan(self.status, self.jobs, self.events, wake, watch, confirm)
+        left = Since(self.status.tasks, watch, counts, self.outputs_total)
+        return Plan(self.status, self.jobs, self.events, wake, watch, confirm, left)
 
     def sweep(self, quiet: Quiet) -> Iterator[str]:
-        """Every task but the Succeeded and the quietly running, lazily, in C (a task's
-        phase changes only when it is visited, so a late look is a true one)."""
-        tasks, order = self.status.tasks, self.dag.order
-        unsettled = map(ne, map(PHASE, map(tasks.__getitem__, order)), repeat("Succeeded"))
-        names, again = tee(compress(order, unsettled))
-        quiet_now = map(quiet.__contains__, map(PHASE_JOB, map(tasks.__getitem__, again)))
-        return compress(names, map(not_, quiet_now))
+        """Every task but the Succeeded and the quietly running, in DAG order, looked at
+        lazily (a task's phase changes only when it is visited, so a late look is a true
+        one). Only a pass without what the pass before left sweeps (a start, a restart):
+        a plain loop is fast enough for it (bench/reconcile_cost.py)."""
+        tasks = self.status.tasks
+        for name in self.dag.order:
+            state = tasks[name]
+            if state.phase != "Succeeded" and (state.phase, state.job) not in quiet:
+                yield name
 
     def worklist(self, since: Since, touched: AbstractSet[str], visited: list[str]) -> None:
         """The tasks whose status changed since the pass before, whose facts changed, or
@@ -473,12 +488,12 @@ class _Planner:
             counts[self.status.tasks[name].phase] += 1
         if len(self.status.tasks) != len(self.before) or self.copied - self.before.keys():
             counts = Counter(map(PHASE, self.status.tasks.values()))  # tasks came or went
-        self.status.carry_phase_counts(counts)
         return counts
 
-    def roll_up(self) -> None:
+    def roll_up(self) -> Counter[str]:
+        """The Execution's progress and phase from its tasks'; returns the phase counts."""
         status = self.status
-        counts = self.tally()
+        counts = tallied = self.tally()
         status.progress = f"{counts['Succeeded']}/{len(status.tasks)}"
         status.started_at = status.started_at or self.now
         # A task re-triggered by a Step without updateExecutionPhase counts as it was then.
@@ -500,6 +515,7 @@ class _Planner:
                     f"execution {phase.lower()}: {status.progress} tasks succeeded",
                 )
         status.finished_at = None if phase == "Running" else (status.finished_at or self.now)
+        return tallied
 
 
 def phase_of(counts: Counter[str], total: int) -> ExecutionPhase:
@@ -531,5 +547,5 @@ def plan(
     keeps them from pass to pass gives ``quiet`` (``quiet_of(observed)``), ``since`` (what
     the last plan left) and ``touched`` (tasks whose Job facts changed since): then a pass
     costs what changed. Without them it looks at every task; the plan is the same."""
-    planner = _Planner(context, status, observed, now, launches or Launches())
+    planner = _Planner(context, status, observed, now, launches or Launches(), since)
     return planner.run(quiet_of(observed) if quiet is None else quiet, since, touched)

@@ -105,9 +105,13 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
         problem = provided_problem(order.outputs)
         if problem:
             return problem
-        limit = status.outputs_limit
-        others = sum(s.outputs_bytes() for n, s in status.tasks.items() if n != order.task)
-        if limit is not None and others + outputs_bytes(order.outputs) > limit:
+        limit, size = status.outputs_limit, outputs_bytes(order.outputs)
+        others = (
+            sum(outputs_bytes(s.outputs) for n, s in status.tasks.items() if n != order.task)
+            if limit is not None and size  # an empty object adds nothing: no sum to make
+            else 0
+        )
+        if limit is not None and others + size > limit:
             return f"outputs would bring the execution's outputs past {limit} bytes in all"
     return None
 

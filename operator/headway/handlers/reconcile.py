@@ -12,9 +12,9 @@ from typing import Any
 
 from headway.core import definers
 from headway.core.actions import CreateJob, DeleteJob, Emit
-from headway.core.decide import Decision, View, decide
+from headway.core.decide import Carried, Decision, View, decide
 from headway.core.facts import ObservedJob, confirm_attempt
-from headway.core.plan import Launches, Since
+from headway.core.plan import Launches
 from headway.core.requests import RequestUpdate
 from headway.core.start import workflow_status
 from headway.core.tally import Tally, tally
@@ -106,12 +106,14 @@ def load_view(
         generation=meta.get("generation"),
         workflow=workflow,
         jobs=kept.facts.update(snapshot.jobs, snapshot.pods) if status.workflow else {},
-        quiet=kept.facts.quiet if status.workflow else None,
-        since=kept.since if status.workflow else None,
-        touched=kept.facts.touched if status.workflow else None,
         requests=[parse.request(r, audit_key) for r in requests],
         recover=parse.recover_annotation(obj, audit_key),
-        prepared=memory.prepared(kept),
+        carried=Carried(
+            memory.prepared(kept),
+            kept.facts.quiet if status.workflow else None,
+            kept.since if status.workflow else None,
+            kept.facts.touched if status.workflow else None,
+        ),
         definer=definer,
         workflow_definer=workflow_definer,
     )
@@ -180,8 +182,8 @@ def _reconcile_once(
     written = store.write_status(kube, snapshot.execution, kept.raw, status)
     if written is not None:
         memory.wrote(view.uid, written["metadata"]["resourceVersion"], decision.status, status)
-    if decision.watch is not None:
-        memory.planned(view.uid, Since(decision.status.tasks, decision.watch))
+    if decision.since is not None:
+        memory.planned(view.uid, decision.since)
     write_requests(kube, snapshot.requests, decision.requests)
     return Outcome(decision.wake_at, written, events=decision.events, tally=tally(view, decision))
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 
 from headway.models.base import Condition, Spec, Status, Time
 from headway.models.recovery import RecoveryMode
@@ -44,19 +42,6 @@ class ExecutionSpec(Spec):
 
 
 class TaskStatus(Status):
-    # (the outputs object, its size in bytes): measured once per outputs object, so the
-    # outputs budget never re-encodes what did not change.
-    _sized: tuple[Any, int] | None = PrivateAttr(None)
-
-    def outputs_bytes(self) -> int:
-        """The size of ``outputs`` as JSON (0 when there are none)."""
-        if not self.outputs:
-            return 0
-        if self._sized is None or self._sized[0] is not self.outputs:
-            size = len(json.dumps(self.outputs, separators=(",", ":")).encode())
-            self._sized = (self.outputs, size)
-        return self._sized[1]
-
     phase: TaskPhase = "Pending"
     attempts: int = 0
     job: str | None = None
@@ -117,39 +102,6 @@ class RecoveryState(Status):
 
 
 class ExecutionStatus(Status):
-    # (the tasks mapping, the size of all their outputs): carried from one pass to the next
-    # so the outputs budget is not summed anew over every task on every completion.
-    _outputs_total: tuple[Any, int] | None = PrivateAttr(None)
-
-    def outputs_total(self) -> int:
-        if self._outputs_total is None or self._outputs_total[0] is not self.tasks:
-            self._outputs_total = (self.tasks, sum(t.outputs_bytes() for t in self.tasks.values()))
-        return self._outputs_total[1]
-
-    def carry_outputs_total(self, total: int) -> None:
-        """Record the total for the (new) tasks mapping a pass has built."""
-        self._outputs_total = (self.tasks, total)
-
-    # (the tasks mapping, how many tasks are in each phase): carried like the total above.
-    _phase_counts: tuple[Any, Counter[str]] | None = PrivateAttr(None)
-
-    def phase_counts(self) -> Counter[str]:
-        """How many tasks are in each phase (do not change the result: copy it)."""
-        if self._phase_counts is None or self._phase_counts[0] is not self.tasks:
-            self._phase_counts = (self.tasks, Counter(t.phase for t in self.tasks.values()))
-        return self._phase_counts[1]
-
-    def carry_phase_counts(self, counts: Counter[str]) -> None:
-        self._phase_counts = (self.tasks, counts)
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ExecutionStatus:
-        # A deep copy is made to be changed in place (a recovery): its sums start afresh
-        # (deepcopy would tie them to the copied tasks mapping, and they would go stale).
-        copied = super().__deepcopy__(memo)
-        copied._outputs_total = None
-        copied._phase_counts = None
-        return copied
-
     phase: ExecutionPhase | None = None
     progress: str | None = None
     started_at: Time | None = None
