@@ -397,20 +397,6 @@ async def _record_definer(
     id="record-definer-workflow",
     persistent=True,
 )
-async def record_workflow_definer(
-    patch: kopf.Patch,
-    body: kopf.Body,
-    userinfo: kopf.UserInfo,
-    memo: kopf.Memo,
-    namespace: str | None,
-    **kwargs: Any,
-) -> None:
-    old_spec = (kwargs.get("old") or {}).get("spec")
-    await _record_definer(
-        "Workflow", body.get("spec"), old_spec, patch, body, userinfo, memo, namespace, kwargs
-    )
-
-
 @kopf.on.mutate(
     GROUP,
     VERSION,
@@ -419,16 +405,21 @@ async def record_workflow_definer(
     id="record-definer-execution",
     persistent=True,
 )
-async def record_execution_definer(
+async def record_definer(
     patch: kopf.Patch,
     body: kopf.Body,
     userinfo: kopf.UserInfo,
     memo: kopf.Memo,
     namespace: str | None,
+    resource: kopf.Resource,
     **kwargs: Any,
 ) -> None:
-    definition = definers.inline_workflow(body.get("spec"))
-    old = definers.inline_workflow((kwargs.get("old") or {}).get("spec"))
-    await _record_definer(
-        "Execution", definition, old, patch, body, userinfo, memo, namespace, kwargs
-    )
+    """What a Workflow defines is its spec; what an Execution defines, its inline
+    workflow (none when it runs a named Workflow)."""
+    old = (kwargs.get("old") or {}).get("spec")
+    if resource.plural == "workflows":
+        kind, definition = "Workflow", body.get("spec")
+    else:
+        kind, definition = "Execution", definers.inline_workflow(body.get("spec"))
+        old = definers.inline_workflow(old)
+    await _record_definer(kind, definition, old, patch, body, userinfo, memo, namespace, kwargs)
