@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,9 +16,12 @@ import pytest
 
 from headway.core import identity
 from headway.core.lease import LeaseView, next_move
+from headway.core.tally import Tally
 from headway.handlers.reconcile import reconcile_execution
 from headway.runtime.cache import EXPECTATION_SECONDS, Cache, Snapshot
+from headway.runtime.leader import Election, lead
 from headway.runtime.memory import Memory
+from headway.runtime.metrics import Metrics
 from headway.runtime.queue import WorkQueue
 from headway.shell.kube import KubeError
 
@@ -263,3 +267,54 @@ def test_a_status_write_that_lost_a_race_reads_the_execution_again_and_decides_a
     assert [j["metadata"]["name"] for j in outcome.created] == ["e-a-1"]
     assert kube.creates == 1
     assert kube.stored["status"]["tasks"]["a"]["phase"] == "Running"
+
+
+# --- leading ------------------------------------------------------------------------------
+
+
+class Lease:
+    """A Lease client whose holds succeed as scripted."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        self.answers = answers
+
+    def try_hold(self, now: datetime.datetime) -> bool:
+        return self.answers.pop(0) if self.answers else False
+
+
+def test_a_leader_leads_once_and_stops_when_it_cannot_renew_within_the_deadline() -> None:
+    led, lost = [], []
+    clock = iter(T0 + datetime.timedelta(seconds=s) for s in range(0, 1000, 2))
+    election = Election("ns", "lease", "me", duration_seconds=1)  # retry 0.2 s, renew by 0.67 s
+
+    lease = Lease([False, True, True, False, False])
+
+    async def scenario() -> None:
+        on_lead, on_lost = lambda: led.append(1), lambda: lost.append(1)
+        await lead(lease, election, on_lead, on_lost, clock=lambda: next(clock))  # type: ignore[arg-type]
+
+    run_queue(scenario)
+    assert (led, lost) == ([1], [1])
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+def test_the_metrics_count_what_passes_did_and_the_phases_the_cache_holds() -> None:
+    executions: list[JSON] = [
+        {"metadata": {"namespace": "ns"}, "status": {"phase": "Failed",
+         "tasks": {"a": {"phase": "Succeeded"}, "b": {"phase": "Failed"}}}},
+        {"metadata": {"namespace": "ns"}},
+    ]  # fmt: skip
+    metrics = Metrics(lambda: executions)
+    metrics.count(Tally(attempts=3, stalls=1, recoveries=Counter({("Flow", "Applied"): 1})))
+    text = metrics.exposition().decode()
+    for line in (
+        "headway_task_attempts_total 3.0",
+        "headway_task_stalls_total 1.0",
+        'headway_recoveries_total{mode="Flow",phase="Applied"} 1.0',
+        'headway_executions{namespace="ns",phase="Failed"} 1.0',
+        'headway_executions{namespace="ns",phase="Pending"} 1.0',
+        'headway_tasks{namespace="ns",phase="Succeeded"} 1.0',
+    ):
+        assert line in text, line
