@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from headway.console.views import attempts, detail, request_spec
+from headway.console.views import attempts, detail, preview_of, request_spec
 from headway.core.recovery import Order, Rejected, recover
 from headway.models.execution import ExecutionStatus
 
@@ -103,3 +103,26 @@ def test_the_page_and_the_engine_refuse_the_same_outputs_with_the_same_words() -
             assert isinstance(engine, Rejected) and engine.message == page
         else:
             assert not isinstance(engine, Rejected), engine
+
+
+def test_the_preview_endpoint_answers_with_the_engines_preview_or_names_a_bad_mode() -> None:
+    execution = {
+        "metadata": {"name": "x", "namespace": "ns"},
+        "status": {
+            "phase": "Failed",
+            "workflow": {"tasks": [{"name": "a", "image": "i", "command": ["true"]},
+                                   {"name": "b", "image": "i", "command": ["true"],
+                                    "dependencies": ["a"]}]},
+            "params": {},
+            "tasks": {"a": {"phase": "Failed", "attempts": 1}, "b": {"phase": "Pending"}},
+        },
+    }  # fmt: skip
+    shown = preview_of(execution, "Flow", "a")
+    assert isinstance(shown, dict)
+    assert (shown["reruns"], shown["kept"], shown["problem"]) == (["a", "b"], [], None)
+    refused = preview_of(execution, "Step", "b")
+    assert isinstance(refused, dict) and "dependencies" in (refused["problem"] or "")
+    assert preview_of(execution, "Delete", None) == "mode must be one of Flow, Step, ProvideOutputs"
+    offered = detail(execution)["offers"]
+    assert [o["action"] for o in offered[""]] == ["recover-workflow"]
+    assert "retry-step" not in [o["action"] for o in offered.get("b", [])]
