@@ -291,3 +291,37 @@ def run(
         env=env,
         check=False,
     )
+
+
+# --- a path around the webhooks ---------------------------------------------------------------
+
+
+def without_definer_webhook(cluster: Cluster, namespace: str, configuration: str) -> None:
+    """The chart's mutating webhooks gone (as a person with cluster rights could do), and
+    the API server seen to call them no more: it notices a deleted configuration a moment
+    later, so probe Workflows are created until one comes back with no definer recorded.
+    The operator keeps running; ``operator.start()`` (helm upgrade) brings them back."""
+    cluster.kube.delete(
+        path_of("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", None,
+                configuration)
+    )  # fmt: skip
+    wait_for(lambda: not definer_recorded(cluster, namespace),
+             "the API server to stop calling the definer webhook", timeout=60)  # fmt: skip
+
+
+def with_definer_webhook(cluster: Cluster, namespace: str) -> None:
+    """After ``operator.start()`` put the configuration back: until the API server has
+    seen it, a Workflow would be admitted unchecked."""
+    wait_for(lambda: definer_recorded(cluster, namespace),
+             "the API server to call the definer webhook again", timeout=60)  # fmt: skip
+
+
+def definer_recorded(cluster: Cluster, namespace: str) -> bool:
+    """Whether a probe Workflow created now comes back with its definer recorded."""
+    probes = path_of(WF, "workflows", namespace)
+    probe = cluster.kube.create(probes, {
+        "apiVersion": WF, "kind": "Workflow", "metadata": {"generateName": "probe-"},
+        "spec": {"tasks": [{"name": "a", "image": "i", "command": ["true"]}]},
+    })  # fmt: skip
+    cluster.kube.delete(f"{probes}/{probe['metadata']['name']}")
+    return "headway.dev/defined-by" in (probe["metadata"].get("annotations") or {})

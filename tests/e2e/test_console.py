@@ -17,7 +17,6 @@ import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from headway.console.server import STATIC
-from headway.shell.kube import path_of
 from localcluster.chart_operator import ChartOperator
 from support import (
     OUT,
@@ -36,6 +35,8 @@ from support import (
     start,
     wait_for,
     wait_phase,
+    with_definer_webhook,
+    without_definer_webhook,
 )
 
 pytestmark = pytest.mark.e2e
@@ -332,13 +333,12 @@ def test_a_run_that_may_not_start_says_why_on_its_page(
 ) -> None:
     """A Workflow nobody was checked as allowed to define (created while the definer
     webhook was away): its run's page says why nothing runs."""
-    mutating = path_of("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations",
-                       None, operator.configuration)  # fmt: skip
-    cluster.kube.delete(mutating)
+    without_definer_webhook(cluster, namespace, operator.configuration)
     try:
         start(cluster, namespace, "unchecked", [{"name": "a", "command": emit("a")}])
     finally:
         operator.start()
+    with_definer_webhook(cluster, namespace)
     grant(cluster, namespace, "alice", *RECOVERER)
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}/x/unchecked-1")

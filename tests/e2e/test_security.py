@@ -31,6 +31,8 @@ from support import (
     wait_for,
     wait_phase,
     wait_request,
+    with_definer_webhook,
+    without_definer_webhook,
     workflow,
 )
 
@@ -180,14 +182,6 @@ def test_a_run_user_runs_what_an_allowed_user_defined_and_changes_nothing_that_r
     assert after["metadata"]["annotations"]["headway.dev/defined-by"] == definer
 
 
-def without_definer_webhook(cluster: Cluster, operator: ChartOperator) -> None:
-    """The chart's mutating webhooks gone (as a person with cluster rights could do); the
-    operator keeps running. ``operator.start()`` (helm upgrade) brings them back."""
-    cluster.kube.delete(
-        path_of(MUTATING, "mutatingwebhookconfigurations", None, operator.configuration)
-    )
-
-
 def runs_with_jobs(cluster: Cluster, namespace: str) -> set[str]:
     jobs = cluster.kube.get(path_of("batch/v1", "jobs", namespace))["items"]
     return {j["metadata"]["labels"]["headway.dev/execution"] for j in jobs}
@@ -203,7 +197,7 @@ def test_nothing_created_around_the_webhook_runs_until_someone_allowed_confirms_
 ) -> None:
     """As after an upgrade from a Headway that did not check definers, or with the webhook
     bypassed: the operator starts nothing unchecked, and says why."""
-    without_definer_webhook(cluster, operator)
+    without_definer_webhook(cluster, namespace, operator.configuration)
     try:
         create(cluster.kube, namespace, workflow("legacy", [
             {"name": "a", "command": ["sh", "-c", f'echo "{{\\"v\\": 1}}" > {OUT}']}
@@ -212,6 +206,7 @@ def test_nothing_created_around_the_webhook_runs_until_someone_allowed_confirms_
         create(cluster.kube, namespace, inline("sneaky", privileged("x")))
     finally:
         operator.start()
+    with_definer_webhook(cluster, namespace)
     for name, words in (("legacy-1", 'define Workflow "legacy"'), ("sneaky", "inline workflow")):
         ready = wait_for(functools.partial(condition, cluster, namespace, name), f"{name}: why")
         assert (ready["status"], ready["reason"]) == ("False", "DefinerNotChecked"), ready

@@ -24,7 +24,7 @@ from headway.models.workflow import WorkflowStatus
 from headway.runtime.cache import Snapshot
 from headway.runtime.memory import Kept, Memory, wire_status
 from headway.shell import parse, store
-from headway.shell.kube import Kube
+from headway.shell.kube import Kube, KubeError
 
 JSON = dict[str, Any]
 Clock = Callable[[], datetime.datetime]
@@ -261,3 +261,7 @@ def reconcile_workflow(
             store.replace_status(kube, obj, new.wire())
         except store.Conflict:
             log.debug("workflow %s/%s changed meanwhile; its next event", *_key(meta))
+        except KubeError as error:
+            if error.status != 404:
+                raise
+            log.debug("workflow %s/%s is gone: no status to write", *_key(meta))
