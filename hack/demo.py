@@ -177,7 +177,7 @@ def main() -> int:
         operator.start()
     console.print(
         f"[green]✓[/] Headway installed with Helm: release {chart.RELEASE} in namespace "
-        f"{chart.NAMESPACE}, {len(operator.pods())} operator replicas Ready"
+        f"{chart.NAMESPACE}, {len(operator.ready_pods())} operator replicas Ready"
     )
     fresh_namespace(kube)
     examples = layout.root.parent / "examples"

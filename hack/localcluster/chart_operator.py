@@ -52,6 +52,15 @@ class ChartOperator:
             if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
         ]
 
+    def ready_pods(self) -> list[JSON]:
+        """The operator's pods whose Ready condition is True (after a restart of the local
+        cluster, the pods of before linger, unknown, beside their replacements)."""
+        return [
+            pod for pod in self.pods()
+            if any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (pod.get("status") or {}).get("conditions") or [])
+        ]  # fmt: skip
+
     def start(self, timeout: float = 300) -> None:
         """Install or upgrade the release and wait until its pods are Ready, the webhook
         Service has their addresses and the CA is in the webhook configurations. The

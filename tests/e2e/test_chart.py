@@ -42,15 +42,7 @@ LEASE = path_of("coordination.k8s.io/v1", "leases", chart.NAMESPACE, "headway-op
 def test_install_gives_two_ready_replicas_and_helm_test_passes(
     cluster: Cluster, operator: ChartOperator
 ) -> None:
-    pods = operator.pods()
-    ready = [
-        p
-        for p in pods
-        if any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in (p.get("status") or {}).get("conditions") or []
-        )
-    ]
+    pods, ready = operator.pods(), operator.ready_pods()
     assert len(ready) == 2, [p["metadata"]["name"] for p in pods]
     holder = cluster.kube.get(LEASE)["spec"]["holderIdentity"]
     assert holder in {p["metadata"]["name"] for p in ready}
