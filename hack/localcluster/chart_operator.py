@@ -53,12 +53,14 @@ class ChartOperator:
         ]
 
     def ready_pods(self) -> list[JSON]:
-        """The operator's pods whose Ready condition is True (after a restart of the local
-        cluster, the pods of before linger, unknown, beside their replacements)."""
+        """The operator's pods that are Ready and not going away (after a restart of the
+        local cluster the pods of before linger, unknown, beside their replacements; during
+        a rollout the old ones are still Ready while they terminate)."""
         return [
             pod for pod in self.pods()
-            if any(c.get("type") == "Ready" and c.get("status") == "True"
-                   for c in (pod.get("status") or {}).get("conditions") or [])
+            if not pod["metadata"].get("deletionTimestamp")
+            and any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (pod.get("status") or {}).get("conditions") or [])
         ]  # fmt: skip
 
     def start(self, timeout: float = 300) -> None:

@@ -42,10 +42,16 @@ LEASE = path_of("coordination.k8s.io/v1", "leases", chart.NAMESPACE, "headway-op
 def test_install_gives_two_ready_replicas_and_helm_test_passes(
     cluster: Cluster, operator: ChartOperator
 ) -> None:
-    pods, ready = operator.pods(), operator.ready_pods()
-    assert len(ready) == 2, [p["metadata"]["name"] for p in pods]
-    holder = cluster.kube.get(LEASE)["spec"]["holderIdentity"]
-    assert holder in {p["metadata"]["name"] for p in ready}
+    # After an upgrade (e.g. `make demo` then `make test`) the old replicas go and a new
+    # one takes the Lease a moment later: wait for the two of this release, one leading.
+    def settled() -> list[JSON] | None:
+        ready = operator.ready_pods()
+        holder = cluster.kube.get(LEASE)["spec"].get("holderIdentity")
+        names = {p["metadata"]["name"] for p in ready}
+        return ready if len(ready) == 2 and holder in names else None
+
+    ready = wait_for(settled, "two Ready replicas, one of them holding the Lease", 120)
+    assert len({p["metadata"]["labels"]["pod-template-hash"] for p in ready}) == 1
     out = chart.helm(
         cluster.kubeconfig, "test", chart.RELEASE, "--namespace", chart.NAMESPACE,
         "--timeout", "180s",
