@@ -233,3 +233,20 @@ def test_the_examples_follow_the_advice_they_would_be_warned_with(example: str) 
     ]
     for workflow in workflows:
         assert definers.injection_warnings(workflow) == []
+
+
+@pytest.mark.parametrize(
+    ("creating", "definition", "old", "recheck", "step"),
+    [
+        (True, DEFINITION, None, False, "check"),
+        (False, DEFINITION, DEFINITION, False, "restore"),  # a label, an annotation
+        (False, DEFINITION, {"tasks": []}, False, "check"),  # what runs changed
+        (False, DEFINITION, DEFINITION, True, "check"),  # a re-check asked for
+        (True, None, None, False, "clear"),  # an Execution of a named Workflow
+        (False, None, DEFINITION, False, "clear"),  # an inline workflow taken away
+    ],
+)
+def test_what_admission_does_with_the_definer_record(
+    creating: bool, definition: Any, old: Any, recheck: bool, step: str
+) -> None:
+    assert definers.definer_step(creating, definition, old, recheck) == step

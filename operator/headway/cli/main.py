@@ -25,7 +25,7 @@ from rich.console import Console
 
 from headway.cli import render
 from headway.core.preview import preview
-from headway.core.recovery import Order
+from headway.core.recovery import Order, graph_of
 from headway.core.vocabulary import EXECUTION_FINISHED, REQUEST_FINISHED
 from headway.models.base import API_VERSION
 from headway.shell.access import recovery_refused
@@ -187,7 +187,7 @@ def cmd_logs(session: Session, args: argparse.Namespace) -> int:
     if args.task and args.task not in tasks:
         known = ", ".join(tasks) or "none yet"
         raise CliError(f'execution "{args.execution}" has no task "{args.task}" (tasks: {known})')
-    graph = render.task_graph(render.status_of(execution))
+    graph = graph_of(render.status_of(execution))
     in_order = [t for t in graph.order if t in tasks] if graph else list(tasks)
     chosen = [args.task] if args.task else in_order if args.all else []
     if not chosen:

@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from headway.core import dag as dags
 from headway.core.history import AUDIT_EVENTS
+from headway.core.recovery import graph_of
 from headway.models.base import parse_time
 from headway.models.execution import ExecutionStatus, HistoryEntry, TaskStatus
 
@@ -77,13 +77,6 @@ def status_of(execution: Mapping[str, Any]) -> ExecutionStatus:
     return ExecutionStatus.model_validate(execution.get("status") or {})
 
 
-def task_graph(status: ExecutionStatus) -> dags.Dag | None:
-    """The DAG of the workflow snapshot (None before the Execution started)."""
-    if status.workflow is None:
-        return None
-    return dags.build([(t.name, t.dependencies) for t in status.workflow.tasks])
-
-
 def _outputs_summary(outputs: Mapping[str, Any] | None, limit: int = 40) -> str:
     if not outputs:
         return "-"
@@ -120,7 +113,7 @@ def task_tree(execution: Mapping[str, Any], now: datetime.datetime, wide: bool =
     name = execution["metadata"]["name"]
     status = status_of(execution)
     root = Tree(Text(f"execution {name}", style="bold"))
-    graph = task_graph(status)
+    graph = graph_of(status)
     if graph is None:
         root.add(Text("not started: no workflow snapshot yet", style="dim"))
         return root

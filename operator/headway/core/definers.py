@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from headway.core import templates
 from headway.core.spec import effective_tasks
@@ -107,6 +107,22 @@ def refusal(user: str, namespace: str, missing: Sequence[Need]) -> str | None:
                 "acting as it: ask its owner for a role that grants that)"
             )
     return f'user "{user}" may not define what runs in namespace "{namespace}": ' + "; ".join(parts)
+
+
+Step = Literal["check", "restore", "clear"]
+
+
+def definer_step(creating: bool, definition: Any, old_definition: Any, recheck: bool) -> Step:
+    """What admission does with the definer record of an object being written: ``check``
+    the writer's permissions and sign them as its definer (a create, a changed
+    definition, or a re-check asked for with ``headway.dev/recheck``); ``clear`` any
+    record on what defines nothing (an Execution of a named Workflow); else ``restore``
+    the record as it was (only the webhook writes it)."""
+    if definition is None:
+        return "clear"
+    if creating or definition != old_definition or recheck:
+        return "check"
+    return "restore"
 
 
 def unchecked(

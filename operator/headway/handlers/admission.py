@@ -370,12 +370,13 @@ async def _record_definer(
     creating = kwargs.get("operation") == "CREATE"
     before, after = annotations_of(kwargs.get("old") or {}), annotations_of(body)
     recheck = after.get(definers.ANNOTATION_RECHECK) != before.get(definers.ANNOTATION_RECHECK)
-    if definition is None:  # an Execution of a named Workflow defines nothing itself
+    step = definers.definer_step(creating, definition, old_definition, recheck)
+    if step == "clear":
         for key in identity.DEFINER_KEYS:
             if key in after:
                 _set(patch, key, None)
         return
-    if creating or definition != old_definition or recheck:
+    if step == "check":
         refused = await _refusal_to_define(memo, namespace or "", userinfo, definition)
         if refused:
             raise kopf.AdmissionError(refused, code=403)
