@@ -44,7 +44,7 @@ def execution_verdict(spec: Any, referenced: WorkflowSpec | None = None) -> list
     workflow = parsed.workflow or referenced
     if workflow is None:
         return []
-    problems = workflow_problems(workflow) if parsed.workflow else []
+    problems = workflow_problems(workflow, copies=2) if parsed.workflow else []
     if problems:
         return problems
     return resolve_params(workflow, parsed.params)[1]

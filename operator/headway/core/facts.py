@@ -11,7 +11,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from headway.core.render import ANNOTATION_KEY, CONTAINER, LABEL_ATTEMPT, LABEL_TASK
+from headway.core.render import ANNOTATION_KEY, CONTAINER, LABEL_ATTEMPT, LABEL_ITEM, LABEL_TASK
 from headway.core.scan import changed_keys, changed_positions
 from headway.models.base import parse_time
 
@@ -56,6 +56,12 @@ class ObservedJob:
     confirmed: bool = False
     # A direct read was inconclusive (the Job changed while it was read): look again soon.
     recheck: bool = False
+    item: int | None = None  # a map item's Job: which item
+
+    @property
+    def unit(self) -> str:
+        """What a pass looks at for this Job: its task, or its item (``task#index``)."""
+        return self.task if self.item is None else f"{self.task}#{self.item}"
 
     @property
     def quiet(self) -> bool:
@@ -89,6 +95,7 @@ def is_attempt(job: Mapping[str, Any], wanted: Mapping[str, Any], owner_uid: str
         owned
         and labels.get(LABEL_TASK) == want["labels"][LABEL_TASK]
         and labels.get(LABEL_ATTEMPT) == want["labels"][LABEL_ATTEMPT]
+        and labels.get(LABEL_ITEM) == want["labels"].get(LABEL_ITEM)
         and annotations.get(ANNOTATION_KEY) == want["annotations"][ANNOTATION_KEY]
     )
 
@@ -173,7 +180,7 @@ class JobFacts:
         if fact is None or self.touched is None:
             return
         if fact.task:
-            self.touched.add(fact.task)
+            self.touched.add(fact.unit)
         else:
             self.touched = None
 
@@ -273,6 +280,7 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observ
         "name": meta["name"],
         "task": labels.get(LABEL_TASK, ""),
         "attempt": int(labels.get(LABEL_ATTEMPT, "0")),
+        "item": _item(labels),
         "exit_code": terminated.get("exitCode"),
         "termination_message": terminated.get("message"),
         "started_at": parse_time(
@@ -319,6 +327,11 @@ def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> Observ
         return ObservedJob(outcome="Running", **base)  # wait for what decides
     since, why = _pending(job, pod)
     return ObservedJob(outcome="Running", pending_since=since, pending_reason=why, **base)
+
+
+def _item(labels: Mapping[str, Any]) -> int | None:
+    value = labels.get(LABEL_ITEM)
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def _versions(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime
 import heapq
 import json
+import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -20,11 +21,12 @@ from typing import Any, Literal
 
 from headway.core import dag as dags
 from headway.core import history, templates
+from headway.core import items as items_
 from headway.core import outputs as outputs_
 from headway.core.actions import CreateJob, DeleteJob, Emit, JobAction
 from headway.core.facts import ObservedJob, Quiet, quiet_of
 from headway.core.naming import idempotency_key
-from headway.core.render import Owner, render_job
+from headway.core.render import InputsError, Owner, render_job
 from headway.core.scan import changed_keys
 from headway.core.spec import effective_tasks, task_texts
 from headway.core.vocabulary import TASK_ACTIVE
@@ -33,6 +35,7 @@ from headway.models.execution import (
     ExecutionPhase,
     ExecutionStatus,
     HistoryEntry,
+    MapStatus,
     TaskStatus,
 )
 from headway.models.workflow import RetryPolicy, Task, WorkflowSpec
@@ -44,6 +47,10 @@ MESSAGE_LIMIT = 256  # a task's message in status; the rest goes to Events and l
 EVIDENCE_LIMIT = 640  # a stall's reason and evidence, in the history
 RECHECK_SECONDS = 2.0  # a direct read caught the Job changing: read again this soon
 DEFER_SECONDS = 5.0  # a Job create that met a transient API error is tried again this soon
+LAUNCH_BATCH = 200  # a map's items started in one pass: the status is written as they go
+ITEM_MARK = "#"  # "task#3": item 3 of a map, where the passes name what to look at
+ACTIVE_ITEMS = re.compile("[RT]")
+Unit = tuple[str, int | None]  # a task (None) or one item of a map task
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,12 @@ class _Planner:
         self.waiting: set[str] = set()  # tasks whose Job create was deferred this pass
         self.confirm: set[str] = set()  # Jobs to read directly before a stall is declared
         self.before = status.tasks
+        # Items being changed in this pass (written back compact by ``flush``), the items
+        # the next pass must look at, and what each map's list resolved to in this pass.
+        self.open_items: dict[Unit, TaskStatus] = {}
+        self.item_watch: set[str] = set()
+        self.resolved: dict[str, tuple[str, list[Any]]] = {}
+        self.given: dict[tuple[str, bool], dict[str, Any]] = {}
         carried = since if since is not None and since.tasks is status.tasks else None
         if carried is not None and carried.counts is not None:
             self.counts = carried.counts
@@ -177,104 +190,199 @@ class _Planner:
         if carried is not None and carried.outputs_total is not None:
             self.outputs_total = carried.outputs_total
         else:
-            self.outputs_total = sum(outputs_bytes(t.outputs) for t in status.tasks.values())
+            self.outputs_total = sum(
+                outputs_bytes(t.outputs) + items_.outputs_size(t.map) for t in status.tasks.values()
+            )
         self.stopped = bool(self.counts["Failed"] or self.counts["Blocked"])
         if len(status.tasks) != len(self.tasks) or not self.tasks.keys() <= status.tasks.keys():
             for name in self.tasks.keys() - self.status.tasks.keys():
                 self.status.tasks[name] = TaskStatus()
                 self.copied.add(name)
+        self.running = self.running_jobs() if context.workflow.parallelism else 0
 
-    def state(self, name: str) -> TaskStatus:
-        """The task's status, to change: copied on the first change in this pass."""
+    def running_jobs(self) -> int:
+        """Jobs running now: tasks' and map items' (only counted under a cap)."""
+        return sum(
+            t.map.phases.count("R") if t.map is not None else t.phase == "Running"
+            for t in self.status.tasks.values()
+        )
+
+    def peek(self, unit: Unit) -> TaskStatus:
+        """A task's or an item's status, to read (an item's: a fresh object)."""
+        name, index = unit
+        if index is None:
+            return self.status.tasks[name]
+        found = self.open_items.get(unit)
+        if found is not None:
+            return found
+        state = self.status.tasks[name].map
+        assert state is not None  # items exist once the map is expanded
+        item = items_.item_state(state, index)
+        if item.attempts:
+            item.job = items_.job_name(self.context.owner.name, name, index, item.attempts)
+        return item
+
+    def state(self, unit: Unit) -> TaskStatus:
+        """The status to change: a task's copied on its first change in this pass; an
+        item's kept open until ``flush`` writes it back into its map."""
+        name, index = unit
+        if index is not None:
+            found = self.open_items.get(unit)
+            if found is None:
+                found = self.open_items[unit] = self.peek(unit)
+            return found
         if name not in self.copied:
             self.status.tasks[name] = self.status.tasks[name].model_copy()
             self.copied.add(name)
         return self.status.tasks[name]
+
+    def flush(self, name: str) -> None:
+        """Write the map's open items back into its (copied) status."""
+        changed = [(unit, item) for unit, item in self.open_items.items() if unit[0] == name]
+        if not changed:
+            return
+        state = self.state((name, None))
+        assert state.map is not None
+        fresh = items_.private(state.map)
+        for unit, item in changed:
+            assert unit[1] is not None
+            items_.put_item(fresh, unit[1], item)
+            del self.open_items[unit]
+        state.map = fresh
 
     # --- bookkeeping --------------------------------------------------------------------
 
     def record(
         self,
         event: str,
-        task: str | None = None,
+        unit: Unit | None = None,
         attempt: int | None = None,
         message: str | None = None,
     ) -> None:
+        task, item = unit if unit is not None else (None, None)
         entry = HistoryEntry(
-            time=self.now, event=event, task=task, attempt=attempt, message=message
+            time=self.now, event=event, task=task, item=item, attempt=attempt, message=message
         )
         history.append(self.status.history, entry)
 
     def emit(self, kind: Literal["Normal", "Warning"], reason: str, message: str) -> None:
         self.events.append(Emit(kind, reason, message))
 
-    def outputs_of(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
-        return {n: self.status.tasks[n].outputs or {} for n in names}
+    def outputs_of(self, names: Iterable[str], gathered: bool = False) -> dict[str, Any]:
+        """Each task's outputs; a map's as the list of its items' outputs, or (``gathered``,
+        for ``{{ tasks.MAP.outputs.K }}``) as each key's list. Kept for the pass."""
+        found: dict[str, Any] = {}
+        for name in names:
+            state = self.status.tasks[name]
+            if state.map is None or state.phase != "Succeeded":
+                found[name] = state.outputs or {}
+                continue
+            key = (name, gathered)
+            if key not in self.given:
+                every = items_.gathered(state.map) if gathered else items_.outputs_list(state.map)
+                self.given[key] = {"": every}
+            found[name] = self.given[key][""]
+        return found
+
+    def available(self, task: Task) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What a task is given: its dependencies' outputs (``HEADWAY_INPUTS``), and the
+        outputs of every task its references name."""
+        inputs = self.outputs_of(self.dag.parents[task.name])
+        return inputs, self.outputs_of(referenced_tasks(task), gathered=True)
+
+    def ended(self, unit: Unit, was: str) -> None:
+        """A unit left Running: one Job fewer against ``spec.parallelism``."""
+        if was == "Running":
+            self.running -= 1
 
     # --- transitions --------------------------------------------------------------------
 
-    def launch(self, name: str) -> None:
-        state, task = self.state(name), self.tasks[name]
+    def launch(self, unit: Unit) -> None:
+        name, index = unit
+        state, task = self.state(unit), self.tasks[name]
         attempt = state.attempts + 1
-        inputs = self.outputs_of(self.dag.parents[name])
-        referenced = self.outputs_of(referenced_tasks(task))
-        # Everything the container is given: params, and every output it depends on or names.
-        key = idempotency_key(
-            self.context.owner.uid, name, self.context.params, {**inputs, **referenced}
-        )
+        inputs, referenced = self.available(task)
+        item: templates.Item | None = None
         try:
+            if index is None:
+                # Everything the container is given: params, every output it depends on or names.
+                key = idempotency_key(
+                    self.context.owner.uid, name, self.context.params, {**inputs, **referenced}
+                )
+            else:
+                base, values = self.resolved[name]
+                item = templates.Item(index, values[index])
+                key = items_.item_key(base, index, item.value)
             manifest = render_job(
-                self.context.owner, task, attempt, self.context.params, inputs, key, referenced
-            )
-        except templates.TemplateError as error:
+                self.context.owner, task, attempt, self.context.params, inputs, key, referenced,
+                item,
+            )  # fmt: skip
+        except (templates.TemplateError, InputsError) as error:
             # Deterministic: another attempt would fail the same way.
-            self.fail(name, "InvalidInput", str(error), retry=False)
+            reason = "InputsTooLarge" if isinstance(error, InputsError) else "InvalidInput"
+            self.fail(unit, reason, str(error), retry=False)
             return
         job = manifest["metadata"]["name"]
+        where = items_.label(name, index)
         if job in self.launches.deferred:
             self.waiting.add(name)
             self.wake.append(self.now + datetime.timedelta(seconds=DEFER_SECONDS))
             self.emit(
                 "Warning",
                 "JobCreateDeferred",
-                f"task {name}: creating Job {job} failed for now, trying again: "
+                f"task {where}: creating Job {job} failed for now, trying again: "
                 f"{self.launches.deferred[job]}",
             )
             return
-        state.phase, state.attempts, state.job, state.idempotency_key = "Running", attempt, job, key
+        if state.phase != "Running":
+            self.running += 1
+        state.phase, state.attempts, state.job = "Running", attempt, job
+        state.idempotency_key = key if index is None else None
         state.started_at = self.now if state.started_at is None else state.started_at
         state.finished_at = state.exit_code = state.reason = state.message = None
         state.next_attempt_at = None
+        if index is not None:
+            state.started_at = None  # an item's times are its Job's
         if job in self.launches.refused:
             state.job = None  # no such Job exists
-            self.record("Started", name, attempt)
-            self.fail(name, "JobRejected", self.launches.refused[job])
+            self.record("Started", unit, attempt)
+            self.fail(unit, "JobRejected", self.launches.refused[job])
             return
         if job not in self.observed and job not in self.launches.created:
             self.jobs.append(CreateJob(manifest, name, attempt))  # else: adopt it
-        self.record("Started", name, attempt)
-        self.emit("Normal", "TaskStarted", f"task {name} attempt {attempt} started as Job {job}")
+        if index is None:  # an item's start is its Job's creation: no record of its own
+            self.record("Started", unit, attempt)
+            self.emit(
+                "Normal", "TaskStarted", f"task {name} attempt {attempt} started as Job {job}"
+            )
 
-    def succeed(self, name: str, job: ObservedJob, outputs: JSON) -> None:
-        state = self.state(name)
+    def succeed(self, unit: Unit, job: ObservedJob, outputs: JSON) -> None:
+        state = self.state(unit)
+        self.ended(unit, state.phase)
         state.phase, state.outputs, state.outputs_source = "Succeeded", outputs, "Job"
         state.exit_code, state.reason, state.message = job.exit_code, None, None
         state.finished_at = job.finished_at or self.now
         state.next_attempt_at = None
-        self.record("Succeeded", name, state.attempts)
-        self.emit("Normal", "TaskSucceeded", f"task {name} succeeded (attempt {state.attempts})")
+        if unit[1] is None:  # items succeed in thousands: their map's end is recorded
+            self.record("Succeeded", unit, state.attempts)
+            self.emit(
+                "Normal", "TaskSucceeded", f"task {unit[0]} succeeded (attempt {state.attempts})"
+            )
 
     def fail(
         self,
-        name: str,
+        unit: Unit,
         reason: str,
         message: str,
         exit_code: int | None = None,
         finished: datetime.datetime | None = None,
         retry: bool = True,
     ) -> None:
-        """A task failure (not a stall): spends one of ``retry.limit``'s retries."""
-        state, policy = self.state(name), self.tasks[name].retry or RetryPolicy()
+        """A task's or item's failure (not a stall): spends one of ``retry.limit``'s retries."""
+        name, index = unit
+        where = items_.label(name, index)
+        state, policy = self.state(unit), self.tasks[name].retry or RetryPolicy()
+        self.ended(unit, state.phase)
         state.exit_code, state.reason, state.message = exit_code, reason, clip(message)
         state.finished_at = finished or self.now
         state.failures += 1
@@ -283,87 +391,89 @@ class _Planner:
             state.phase = "Retrying"
             state.next_attempt_at = state.finished_at + datetime.timedelta(seconds=delay)
             self.record(
-                "Retrying", name, state.attempts, clip(f"{reason}: {message}; retry in {delay:g}s")
+                "Retrying", unit, state.attempts, clip(f"{reason}: {message}; retry in {delay:g}s")
             )
             self.emit(
                 "Warning",
                 "TaskRetrying",
-                f"task {name} attempt {state.attempts} failed ({reason}); retry in {delay:g}s",
+                f"task {where} attempt {state.attempts} failed ({reason}); retry in {delay:g}s",
             )
         else:
             state.phase, state.next_attempt_at = "Failed", None
-            self.stopped = True
-            self.record("Failed", name, state.attempts, clip(f"{reason}: {message}"))
-            self.emit("Warning", "TaskFailed", f"task {name} failed: {reason}: {message}")
+            self.stopped = self.stopped or index is None
+            self.record("Failed", unit, state.attempts, clip(f"{reason}: {message}"))
+            self.emit("Warning", "TaskFailed", f"task {where} failed: {reason}: {message}")
 
-    def suspect(self, name: str, job: ObservedJob | None, why: str) -> None:
+    def suspect(self, unit: Unit, job: ObservedJob | None, why: str) -> None:
         """The caches suggest the engine lost the attempt. Only a direct read proves it:
         until ``job`` comes from one, ask for it and change nothing."""
-        state = self.status.tasks[name]
+        state = self.peek(unit)
         if job is None or not job.confirmed:
             self.confirm.add(state.job or "")
             return
-        self.stall(name, why, job.evidence)
+        self.stall(unit, why, job.evidence)
 
-    def stall(self, name: str, why: str, evidence: str | None = None) -> None:
+    def stall(self, unit: Unit, why: str, evidence: str | None = None) -> None:
         """The engine lost the attempt (proven: see ``suspect``): try again at once, up to
         ``maxAttempts`` times, then Blocked. A stall is not the task's fault: it spends no
         retry. The ``evidence`` that proved it is kept in the history."""
-        state = self.state(name)
+        state = self.state(unit)
+        where = items_.label(*unit)
         if state.job and state.job in self.observed:
             self.jobs.append(DeleteJob(state.job))
         proof = f" [evidence: {evidence}]" if evidence else ""
         if state.auto_recoveries < self.context.auto_recovery.max_attempts:
             state.auto_recoveries += 1
-            self.record("AutoRecovered", name, state.attempts, clip(why + proof, EVIDENCE_LIMIT))
+            self.record("AutoRecovered", unit, state.attempts, clip(why + proof, EVIDENCE_LIMIT))
             self.emit(
                 "Warning",
                 "TaskStalled",
-                f"task {name} attempt {state.attempts} stalled ({why}){proof}; "
+                f"task {where} attempt {state.attempts} stalled ({why}){proof}; "
                 "starting a new attempt",
             )
-            self.launch(name)
+            self.launch(unit)
         else:
+            self.ended(unit, state.phase)
             state.phase, state.reason, state.finished_at = "Blocked", "Stalled", self.now
-            self.stopped = True
+            self.stopped = self.stopped or unit[1] is None
             gave_up = f"gave up after {state.auto_recoveries} automatic recoveries"
             state.message = clip(f"{why}; {gave_up}")
             self.record(
-                "Blocked", name, state.attempts, clip(state.message + proof, EVIDENCE_LIMIT)
+                "Blocked", unit, state.attempts, clip(state.message + proof, EVIDENCE_LIMIT)
             )
-            self.emit("Warning", "TaskBlocked", f"task {name} blocked: {state.message}")
+            self.emit("Warning", "TaskBlocked", f"task {where} blocked: {state.message}")
 
     # --- the pass -----------------------------------------------------------------------
 
-    def observe(self, name: str) -> None:
-        """Move a Running task on from what its Job shows."""
-        state = self.status.tasks[name]  # read only: transitions take their own copy
+    def observe(self, unit: Unit) -> None:
+        """Move a Running task or item on from what its Job shows."""
+        state = self.peek(unit)  # read only: transitions take their own copy
         job = self.observed.get(state.job or "")
         if job is None:
             if state.job in self.launches.created:
                 return  # created in this very pass: the caches have not shown it yet
-            self.suspect(name, None, f"Job {state.job} disappeared")
+            self.suspect(unit, None, f"Job {state.job} disappeared")
             return
         if job.stalled:
-            self.suspect(name, job, job.stalled)
+            self.suspect(unit, job, job.stalled)
             return
         if job.recheck:
             self.wake.append(self.now + datetime.timedelta(seconds=RECHECK_SECONDS))
         if job.outcome == "Running":
-            self.watch_pending(name, job)
+            self.watch_pending(unit, job)
             return
         if job.outcome == "Succeeded":
-            self.complete(name, job)
+            self.complete(unit, job)
             return
         self.fail(
-            name,
+            unit,
             job.reason or "Failed",
             job.message or "the Job failed",
             job.exit_code,
             job.finished_at,
         )
 
-    def watch_pending(self, name: str, job: ObservedJob) -> None:
+    def watch_pending(self, unit: Unit, job: ObservedJob) -> None:
         """A pod that sits Pending past ``stallTimeoutSeconds`` is a stall."""
         if job.pending_since is None:
             return
@@ -372,32 +482,37 @@ class _Planner:
         if self.now >= limit:
             reason = job.pending_reason or "not started"
             since = job.pending_since.isoformat()
-            self.suspect(name, job, f"pod Pending since {since}, over {timeout}s ({reason})")
+            self.suspect(unit, job, f"pod Pending since {since}, over {timeout}s ({reason})")
         else:
             self.wake.append(limit)
 
-    def complete(self, name: str, job: ObservedJob) -> None:
+    def complete(self, unit: Unit, job: ObservedJob) -> None:
         parsed = outputs_.parse(job.termination_message)
         if isinstance(parsed, outputs_.OutputsError):
-            self.fail(name, parsed.reason, parsed.message, job.exit_code, job.finished_at)
+            self.fail(unit, parsed.reason, parsed.message, job.exit_code, job.finished_at)
             return
         budget = self.status.outputs_limit
         if budget is not None:
-            others = self.outputs_total - outputs_bytes(self.status.tasks[name].outputs)
+            others = self.outputs_total - outputs_bytes(self.peek(unit).outputs)
             size = outputs_bytes(parsed)
             if others + size > budget:
                 message = (
                     f"outputs of {size} bytes would bring the execution's outputs past "
                     f"{budget} bytes in all, the most its status can hold"
                 )
-                self.fail(name, "OutputsBudgetExceeded", message, job.exit_code, job.finished_at)
+                self.fail(unit, "OutputsBudgetExceeded", message, job.exit_code, job.finished_at)
                 return
             self.outputs_total = others + size
-        self.succeed(name, job, parsed)
+        self.succeed(unit, job, parsed)
 
     def halted(self) -> bool:
         """FailFast and something failed or is blocked: start nothing new."""
         return self.context.workflow.failure_policy == "FailFast" and self.stopped
+
+    def room(self) -> bool:
+        """Whether ``spec.parallelism`` leaves room for one more Job."""
+        cap = self.context.workflow.parallelism
+        return cap is None or self.running < cap
 
     def run(self, quiet: Quiet, since: Since | None, touched: AbstractSet[str] | None) -> Plan:
         """Visit, in DAG order, every task that may have something to do. Without what
@@ -405,16 +520,17 @@ class _Planner:
         (``touched``), that is every task not Succeeded and not quietly running, passed
         over in C; with them, only what changed, what was left to watch, and the children
         of what succeeded, as found (a visit to a task with nothing to do does nothing, so
-        both ways plan the same; a property test holds them equal)."""
+        both ways plan the same; a property test holds them equal). A map's items are
+        looked at the same way: all in a sweep, else those touched or left to watch."""
         visited: list[str] = []
         if since is None or touched is None:
             for name in self.sweep(quiet):
-                self.visit(name)
+                self.visit(name, None)
                 visited.append(name)
         else:
             self.worklist(since, touched, visited)
         counts = self.roll_up()
-        watch = frozenset(name for name in visited if self.needs_watch(name))
+        watch = frozenset(name for name in visited if self.needs_watch(name)) | self.item_watch
         wake = min(self.wake) if self.wake else None
         confirm = frozenset(self.confirm)
         left = Since(self.status.tasks, watch, counts, self.outputs_total)
@@ -434,15 +550,23 @@ class _Planner:
     def worklist(self, since: Since, touched: AbstractSet[str], visited: list[str]) -> None:
         """The tasks whose status changed since the pass before, whose facts changed, or
         that were left to watch, then the children of each that is Succeeded, in DAG
-        order (a heap of positions)."""
+        order (a heap of positions). An item (``task#index``) brings its map, to look at
+        that item; a map whose status changed is looked at whole."""
         tasks, position, order = self.status.tasks, self.position, self.dag.order
-        start = set(changed_keys(tasks, since.tasks)) | touched | since.watch
+        changed = set(changed_keys(tasks, since.tasks))
+        looks: dict[str, set[int]] = {}
+        start: set[str] = set(changed)
+        for name in touched | since.watch:
+            task, mark, index = name.partition(ITEM_MARK)
+            if mark:
+                looks.setdefault(task, set()).add(int(index))
+            start.add(task)
         heap = [position[name] for name in start if name in position]
         heapq.heapify(heap)
         queued = set(heap)
         while heap:
             name = order[heapq.heappop(heap)]
-            self.visit(name)
+            self.visit(name, None if name in changed else looks.get(name, set()))
             visited.append(name)
             if tasks[name].phase == "Succeeded":
                 for child in self.dag.children[name]:
@@ -450,18 +574,215 @@ class _Planner:
                         queued.add(position[child])
                         heapq.heappush(heap, position[child])
 
-    def visit(self, name: str) -> None:
+    def visit(self, name: str, looks: AbstractSet[int] | None) -> None:
+        """``looks``: for a map, the items to look at (None: every one not ended)."""
+        if self.tasks[name].map is not None:
+            self.visit_map(name, looks)
+            return
+        unit: Unit = (name, None)
         state = self.status.tasks[name]
         if state.phase == "Running":
-            self.observe(name)
+            self.observe(unit)
             state = self.status.tasks[name]  # as the observation left it
         if state.phase == "Retrying" and state.next_attempt_at is not None:
             if state.next_attempt_at <= self.now:
-                self.launch(name)
+                if self.room():
+                    self.launch(unit)
             else:
                 self.wake.append(state.next_attempt_at)
-        elif state.phase == "Pending" and not state.held and not self.halted() and self.ready(name):
-            self.launch(name)
+        elif (
+            state.phase == "Pending"
+            and not state.held
+            and not self.halted()
+            and self.ready(name)
+            and self.room()
+        ):
+            self.launch(unit)
+
+    # --- maps ---------------------------------------------------------------------------
+
+    def visit_map(self, name: str, looks: AbstractSet[int] | None) -> None:
+        state = self.status.tasks[name]
+        if state.phase == "Pending" and not state.held and not self.halted() and self.ready(name):
+            self.expand(name)
+            looks = None
+        state = self.status.tasks[name]
+        if state.phase != "Running" or state.map is None:
+            return
+        if not self.resolve(name):
+            return
+        phases = state.map.phases
+        indices = (
+            [m.start() for m in ACTIVE_ITEMS.finditer(phases)]
+            if looks is None
+            else sorted(i for i in looks if i < len(phases) and phases[i] in "RT")
+        )
+        for index in indices:
+            self.visit_item((name, index))
+        self.flush(name)
+        self.start_items(name)
+        self.flush(name)
+        self.finish_map(name)
+
+    def resolve(self, name: str) -> bool:
+        """The map's list and key, once per pass; a list that no longer resolves (the
+        status was changed by hand) fails the task, naming why."""
+        if name in self.resolved:
+            return True
+        task = self.tasks[name]
+        assert task.map is not None
+        inputs, referenced = self.available(task)
+        given = {**inputs, **referenced}
+        try:
+            values = items_.resolve(task.map, self.context.params, given)
+        except items_.ItemsError as error:
+            self.fail((name, None), "InvalidItems", str(error), retry=False)
+            return False
+        base = items_.base_key(self.context.owner.uid, name, task.map, self.context.params, given)
+        self.resolved[name] = (base, values)
+        return True
+
+    def expand(self, name: str) -> None:
+        """A ready map: resolve its list and set up its items, keeping every item that
+        Succeeded before with the same key (a recovery, or the list's task rerun)."""
+        unit: Unit = (name, None)
+        if not self.resolve(name):
+            return
+        base, values = self.resolved[name]
+        keys = [items_.item_key(base, i, v) for i, v in enumerate(values)]
+        old = self.status.tasks[name].map
+        limit = self.status.outputs_limit
+        need = len(values) * items_.ITEM_BYTES
+        new_limit = None if limit is None else limit + (old.reserved if old else 0) - need
+        fresh = items_.expand(old, keys)
+        held = self.outputs_total - items_.outputs_size(old) + items_.outputs_size(fresh)
+        if new_limit is not None and new_limit < held:
+            self.fail(
+                unit,
+                "TooManyItems",
+                f"{len(values)} items need {need} bytes of status, and the execution has "
+                f"{max(0, limit or 0)} left (split the list over more executions)",
+                retry=False,
+            )
+            return
+        fresh.reserved = need
+        self.status.outputs_limit, self.outputs_total = new_limit, held
+        state = self.state(unit)
+        state.phase, state.map, state.attempts = "Running", fresh, state.attempts + 1
+        state.started_at, state.finished_at = self.now, None
+        state.reason = state.message = state.exit_code = state.outputs = None
+        kept = fresh.phases.count("S")
+        self.record("Expanded", unit, state.attempts, f"{len(values)} items, {kept} kept")
+        self.emit(
+            "Normal", "MapExpanded", f"task {name}: {len(values)} items ({kept} kept from before)"
+        )
+
+    def visit_item(self, unit: Unit) -> None:
+        item = self.peek(unit)
+        if item.phase == "Running":
+            self.observe(unit)
+            item = self.peek(unit)
+        if item.phase == "Retrying" and item.next_attempt_at is not None:
+            if item.next_attempt_at > self.now:
+                self.wake.append(item.next_attempt_at)
+            elif self.room() and self.map_room(unit[0]):
+                self.launch(unit)
+        self.watch_item(unit)
+
+    def watch_item(self, unit: Unit) -> None:
+        """Leave the item for the next pass when something about it must be looked at."""
+        item = self.peek(unit)
+        if item.phase == "Retrying":
+            self.item_watch.add(f"{unit[0]}{ITEM_MARK}{unit[1]}")
+        elif item.phase == "Running":
+            job = self.observed.get(item.job or "")
+            if job is None or not job.quiet:
+                self.item_watch.add(f"{unit[0]}{ITEM_MARK}{unit[1]}")
+
+    def map_room(self, name: str) -> bool:
+        """Whether the map's own ``parallelism`` leaves room for one more item."""
+        spec, state = self.tasks[name].map, self.status.tasks[name].map
+        assert spec is not None and state is not None
+        if spec.parallelism is None:
+            return True
+        opened = sum(
+            1 for (task, _), item in self.open_items.items() if task == name
+            and item.phase == "Running"
+        )  # fmt: skip
+        return state.phases.count("R") + opened < spec.parallelism
+
+    def start_items(self, name: str) -> None:
+        """Start Pending items in order while there is room, at most LAUNCH_BATCH a pass
+        (then look again at once, so the status is written as they go)."""
+        state = self.status.tasks[name].map
+        assert state is not None
+        if self.halted():
+            return
+        phases, position, started = state.phases, 0, 0
+        spec = self.tasks[name].map
+        assert spec is not None
+        cap = spec.parallelism
+        running = phases.count("R")
+        while True:
+            index = phases.find("P", position)
+            if index < 0:
+                return
+            if not self.room() or (cap is not None and running >= cap):
+                return
+            if started >= LAUNCH_BATCH:
+                self.wake.append(self.now)
+                return
+            self.launch((name, index))
+            if self.peek((name, index)).phase == "Running":
+                running += 1
+            self.watch_item((name, index))
+            started += 1
+            position = index + 1
+
+    def finish_map(self, name: str) -> None:
+        """A map whose items have all ended: Succeeded when at most ``maxFailures`` failed
+        (and none is blocked), else Failed or Blocked, naming the items. A map that may
+        start nothing more (FailFast) ends as soon as none of its items runs."""
+        state = self.status.tasks[name]
+        spec = self.tasks[name].map
+        assert state.map is not None and spec is not None
+        tally = items_.counts(state.map)
+        if tally["Running"] or tally["Retrying"] or (tally["Pending"] and not self.halted()):
+            return
+        unit: Unit = (name, None)
+        failed, blocked = self.item_list(state.map, "F"), self.item_list(state.map, "B")
+        unstarted = tally["Pending"]
+        ok = not blocked and not unstarted and len(failed) <= spec.max_failures
+        new = self.state(unit)
+        new.finished_at = self.now
+        if ok:
+            new.phase, new.outputs_source, new.reason, new.message = "Succeeded", "Job", None, None
+            tolerated = (
+                f", {len(failed)} failed (maxFailures {spec.max_failures})" if failed else ""
+            )
+            self.record("Succeeded", unit, new.attempts, f"{tally['Succeeded']} items{tolerated}")
+            self.emit("Normal", "TaskSucceeded",
+                      f"task {name} succeeded: {tally['Succeeded']} items{tolerated}")  # fmt: skip
+            return
+        if blocked:
+            new.phase, new.reason = "Blocked", "ItemsBlocked"
+            new.message = clip(f"items {_listed(blocked)} blocked")
+        elif unstarted:
+            new.phase, new.reason = "Failed", "FailFast"
+            new.message = f"{unstarted} items not started: another task failed (FailFast)"
+        else:
+            new.phase, new.reason = "Failed", "ItemsFailed"
+            new.message = clip(
+                f"{len(failed)} of {state.map.count} items failed (maxFailures "
+                f"{spec.max_failures}): items {_listed(failed)}"
+            )
+        self.stopped = True
+        self.record(new.phase, unit, new.attempts, new.message)
+        self.emit("Warning", f"Task{new.phase}", f"task {name}: {new.message}")
+
+    @staticmethod
+    def item_list(state: MapStatus, letter: str) -> list[int]:
+        return [m.start() for m in re.finditer(letter, state.phases)]
 
     def ready(self, name: str) -> bool:
         tasks = self.status.tasks
@@ -473,6 +794,8 @@ class _Planner:
         if state.phase == "Retrying":
             return True
         if state.phase == "Running":
+            if state.map is not None:  # items waiting for room
+                return "P" in state.map.phases
             job = self.observed.get(state.job or "")
             return job is None or not job.quiet
         return state.phase == "Pending" and not state.held and self.ready(name)
@@ -516,6 +839,12 @@ class _Planner:
                 )
         status.finished_at = None if phase == "Running" else (status.finished_at or self.now)
         return tallied
+
+
+def _listed(indices: list[int], limit: int = 20) -> str:
+    """Item numbers, the first ``limit`` of them."""
+    shown = ", ".join(map(str, indices[:limit]))
+    return shown + (f" and {len(indices) - limit} more" if len(indices) > limit else "")
 
 
 def phase_of(counts: Counter[str], total: int) -> ExecutionPhase:

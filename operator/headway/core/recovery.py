@@ -16,6 +16,12 @@ stall budget.
 - ProvideOutputs: a Failed or Blocked task takes the given outputs and becomes
   Succeeded; holds downstream and every freeze are lifted; the flow continues.
 
+A map task is recovered by item: as a target it reruns only the items named
+(``items``), else its Failed and Blocked ones, and is expanded again when it
+starts, keeping every item that Succeeded with an unchanged idempotency key
+(a map downstream of a target is expanded again the same way). ProvideOutputs
+on a map gives the named Failed or Blocked items their outputs.
+
 A request that cannot apply is Rejected with a reason and changes nothing.
 """
 
@@ -27,6 +33,7 @@ from typing import Any, Literal
 
 from headway.core import dag as dags
 from headway.core import history
+from headway.core import items as items_
 from headway.core.actions import Emit
 from headway.core.outputs import provided_problem
 from headway.core.plan import outputs_bytes
@@ -35,6 +42,7 @@ from headway.models.execution import (
     AppliedRequest,
     ExecutionStatus,
     HistoryEntry,
+    MapStatus,
     TaskPhase,
     TaskStatus,
 )
@@ -56,6 +64,7 @@ class Order:
     task: str | None = None
     outputs: JSON | None = None
     update_execution_phase: bool = False
+    items: tuple[int, ...] | None = None  # of the map task ``task``
     by: str | None = None
     request: str | None = None  # the RecoveryRequest's name
     request_uid: str | None = None
@@ -74,16 +83,55 @@ class Recovered:
     event: Emit
 
 
-def _reset(state: TaskStatus) -> TaskStatus:
+def _reset(state: TaskStatus, rerun: list[int] | None = None) -> TaskStatus:
     """Pending again, with fresh retry and stall budgets; the attempt count and the last
     Job's name stay for the record (new attempts get new Job names). Everything else —
-    outputs, failure reason, times, holds — is gone."""
+    outputs, failure reason, times, holds — is gone. A map keeps its items (its next
+    expansion keeps those that Succeeded with the same key); ``rerun`` go back to Pending."""
+    items = state.map
+    if items is not None and rerun:
+        items = items_.private(items)
+        for index in rerun:
+            was = items_.item_state(items, index)
+            items_.put_item(items, index, TaskStatus(phase="Pending", attempts=was.attempts))
     return TaskStatus(
         phase="Pending",
         attempts=state.attempts,
         job=state.job,
         idempotency_key=state.idempotency_key,
+        map=items,
     )
+
+
+def _items_problem(status: ExecutionStatus, order: Order) -> str | None:
+    """What is wrong with the items a request names (or a map's ProvideOutputs without)."""
+    state = status.tasks[order.task] if order.task else None
+    items = state.map if state else None
+    if order.items is None:
+        if order.mode == "ProvideOutputs" and items is not None:
+            return (
+                f'task "{order.task}" is a map: ProvideOutputs names the items it gives outputs '
+                "(items: [...])"
+            )
+        return None
+    if order.task is None:
+        return "items need a task: the map task they belong to"
+    if items is None:
+        return f'task "{order.task}" has no items (it is not a map, or has not expanded yet)'
+    outside = [i for i in order.items if i >= items.count]
+    if outside:
+        return (
+            f'task "{order.task}" has {items.count} items (0 to {items.count - 1}): no item '
+            f"{', '.join(map(str, outside))}"
+        )
+    if order.mode == "ProvideOutputs":
+        wrong = [i for i in order.items if items.phases[i] not in "FB"]
+        if wrong:
+            return (
+                f"items {', '.join(map(str, wrong))} of \"{order.task}\" are not Failed or "
+                "Blocked: ProvideOutputs applies only to those"
+            )
+    return None
 
 
 def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | None:
@@ -93,6 +141,9 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
     if order.mode in ("Step", "ProvideOutputs") and order.task is None:
         return f"{order.mode} needs a task"
     state = status.tasks[order.task] if order.task else None
+    problem = _items_problem(status, order)
+    if problem:
+        return problem
     if order.mode == "ProvideOutputs":
         assert state is not None
         if state.phase not in ("Failed", "Blocked"):
@@ -105,9 +156,14 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
         problem = provided_problem(order.outputs)
         if problem:
             return problem
-        limit, size = status.outputs_limit, outputs_bytes(order.outputs)
+        limit = status.outputs_limit
+        size = outputs_bytes(order.outputs) * len(order.items or [0])
         others = (
-            sum(outputs_bytes(s.outputs) for n, s in status.tasks.items() if n != order.task)
+            sum(
+                outputs_bytes(s.outputs) + items_.outputs_size(s.map)
+                for n, s in status.tasks.items()
+                if n != order.task or order.items
+            )
             if limit is not None and size  # an empty object adds nothing: no sum to make
             else 0
         )
@@ -153,6 +209,7 @@ class Scope:
 
     targets: list[str]
     ordered: list[str]
+    items: dict[str, list[int]]  # map task -> the items it reruns (ProvideOutputs: resolves)
 
 
 def graph_of(status: ExecutionStatus) -> dags.Dag | None:
@@ -195,7 +252,12 @@ def scope(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) 
             f"task{'s' if len(busy) > 1 else ''} {', '.join(busy)} still running: wait for "
             "it to finish"
         )
-    return Scope(targets, [t for t in graph.order if t in affected])
+    rerun = {
+        name: items_.rerun_items(state, list(order.items) if order.items else None)
+        for name in targets
+        if (state := status.tasks[name].map) is not None
+    }
+    return Scope(targets, [t for t in graph.order if t in affected], rerun)
 
 
 def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Recovered | Rejected:
@@ -210,7 +272,17 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
     recovery = updated.recovery
     if order.token is not None:
         recovery.last_token = order.token
-    if order.mode == "ProvideOutputs":
+    if order.mode == "ProvideOutputs" and order.items:
+        [name] = targets
+        state = updated.tasks[name]
+        state.map = _provided(state.map, order)
+        state.phase = "Running"  # the next pass ends the map, now with these items' outputs
+        state.finished_at = state.reason = state.message = None
+        for descendant in graph.descendants(name):
+            updated.tasks[descendant].held = None
+        recovery.frozen = None
+        event = "OutputsProvided"
+    elif order.mode == "ProvideOutputs":
         [name] = targets
         state = updated.tasks[name]
         state.phase, state.outputs, state.outputs_source = "Succeeded", order.outputs, "Provided"
@@ -228,7 +300,7 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
         else:
             recovery.frozen = None
         for name in ordered:
-            updated.tasks[name] = _reset(updated.tasks[name])
+            updated.tasks[name] = _reset(updated.tasks[name], found.items.get(name))
         if order.mode == "Step":
             for descendant in graph.descendants(targets[0]):
                 if updated.tasks[descendant].phase == "Pending":
@@ -238,21 +310,24 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
         updated.finished_at = None  # the roll-up sets it again once nothing runs
     source = f"request {order.request}" if order.request else "the recover annotation"
     for name in targets:
+        chosen = found.items.get(name)
         history.append(
             updated.history,
             HistoryEntry(
                 time=now,
                 event=event,
                 task=name,
+                items=chosen,
                 by=order.by,
                 request=order.request,
                 message=f"{order.mode} recovery by {order.by or 'unknown'} via {source}; "
-                f"reset: {', '.join(ordered)}",
+                f"reset: {', '.join(ordered)}{_items_text(chosen)}",
             ),
         )
     message = (
         f"{order.mode} recovery of {', '.join(targets)} by {order.by} via {source}"
         f"{'; rerunning ' + ', '.join(ordered) if order.mode != 'ProvideOutputs' else ''}"
+        f"{''.join(_items_text(found.items.get(n), n) for n in targets)}"
     )
     if order.request_uid is not None and order.request is not None:
         record = AppliedRequest(
@@ -260,12 +335,36 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
             name=order.request,
             mode=order.mode,
             tasks=ordered,
+            items=found.items or None,
             by=order.by,
             applied_at=now,
             message=message,
         )
         recovery.requests = _remember(recovery.requests, record)
     return Recovered(updated, ordered, Emit("Normal", "Recovery", message))
+
+
+def _provided(state: MapStatus | None, order: Order) -> MapStatus:
+    """The map with the named items Succeeded on the given outputs."""
+    assert state is not None and order.items is not None
+    fresh = items_.private(state)
+    for index in order.items:
+        was = items_.item_state(fresh, index)
+        given = TaskStatus(
+            phase="Succeeded", attempts=was.attempts, outputs=order.outputs,
+            outputs_source="Provided",
+        )  # fmt: skip
+        items_.put_item(fresh, index, given)
+    return fresh
+
+
+def _items_text(chosen: list[int] | None, task: str | None = None) -> str:
+    """``; items 3, 7`` (of ``task``) for the messages of a recovery by item."""
+    if chosen is None:
+        return ""
+    where = f" of {task}" if task else ""
+    shown = ", ".join(map(str, chosen[:50])) + (" ..." if len(chosen) > 50 else "")
+    return f"; items{where}: {shown or 'none'}"
 
 
 def outcome(

@@ -42,6 +42,7 @@ class RequestUpdate:
     tasks: tuple[str, ...] = ()
     applied_at: datetime.datetime | None = None
     completed_at: datetime.datetime | None = None
+    items: dict[str, list[int]] | None = None  # map task -> the items rerun or resolved
 
 
 @dataclass
@@ -139,5 +140,6 @@ def mirror(
             tuple(record.tasks),
             record.applied_at,
             record.completed_at,
+            record.items,
         )
     return mirrored

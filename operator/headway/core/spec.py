@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from headway.core import dag as dags
-from headway.core import templates
+from headway.core import items, templates
 from headway.models.workflow import Task, WorkflowSpec
 
 JSON = dict[str, Any]
@@ -38,14 +38,62 @@ def effective_tasks(spec: WorkflowSpec) -> dict[str, Task]:
 
 
 def task_texts(task: Task) -> list[str]:
-    """Every string that takes ``{{ }}`` substitution."""
+    """Every string that takes ``{{ }}`` substitution (a map's items text too)."""
     texts = list(task.command or []) + list(task.args or [])
     texts += [e.value for e in task.env or [] if e.value is not None]
+    if task.map is not None and isinstance(task.map.items, str):
+        texts.append(task.map.items)
     return texts
 
 
-def workflow_problems(spec: WorkflowSpec) -> list[str]:
-    """Everything wrong with a Workflow spec; empty when it can run."""
+def map_problems(task: Task, params: Mapping[str, str | None]) -> list[str]:
+    """What is wrong with a task's ``map`` (or its item references without one), as far
+    as it can be known before running: a literal list, or a param's value or default."""
+    item_refs = [
+        ref
+        for text in task_texts(task)
+        for ref in templates.references(text)
+        if isinstance(ref, templates.ItemRef | templates.IndexRef)
+    ]
+    name = task.name
+    if task.map is None:
+        if not item_refs:
+            return []
+        return [f'task "{name}" uses {{{{ item }}}} or {{{{ index }}}} but has no map']
+    spec = task.map
+    if isinstance(spec.items, str):
+        inside = [
+            r for r in templates.references(spec.items)
+            if isinstance(r, templates.ItemRef | templates.IndexRef)
+        ]  # fmt: skip
+        if inside:
+            return [f'task "{name}": map.items cannot use {{{{ item }}}} or {{{{ index }}}}']
+        if not templates.references(spec.items):
+            return [f'task "{name}": map.items must be a list or a {{{{ }}}} reference to one']
+    source = items.source_of(spec)
+    known: Any = spec.items if isinstance(spec.items, list) else None
+    if source.param is not None and params.get(source.param) is not None:
+        known = params[source.param]
+    if known is None:
+        return []
+    where = f'task "{name}": map.items' + (f' (parameter "{source.param}")' if source.param else "")
+    try:
+        values = items.as_list(known, where)
+    except items.ItemsError as error:
+        return [str(error)]
+    keys = {r.key for r in item_refs if isinstance(r, templates.ItemRef) and r.key}
+    for index, value in enumerate(values):
+        for key in sorted(keys):
+            try:
+                templates.item_value(templates.Item(index, value), key)
+            except templates.TemplateError as error:
+                return [f'task "{name}": {error} ({{{{ item.{key} }}}})']
+    return []
+
+
+def workflow_problems(spec: WorkflowSpec, copies: int = 1) -> list[str]:
+    """Everything wrong with a Workflow spec; empty when it can run. ``copies``: 2 for a
+    workflow an Execution carries inline (it holds the spec and its snapshot)."""
     try:
         graph = dags.build([(t.name, t.dependencies) for t in spec.tasks])
     except dags.DagError as error:
@@ -55,7 +103,9 @@ def workflow_problems(spec: WorkflowSpec) -> list[str]:
     problems += [
         f'duplicate parameter "{n}"' for n in sorted({n for n in declared if declared.count(n) > 1})
     ]
+    defaults = {p.name: p.default for p in spec.params}
     for name, task in effective_tasks(spec).items():
+        problems += map_problems(task, defaults)
         if not task.image:
             problems.append(f'task "{name}" has no image (set it on the task or in taskDefaults)')
         for text in task_texts(task):
@@ -69,42 +119,61 @@ def workflow_problems(spec: WorkflowSpec) -> list[str]:
                         f'task "{name}" refers to outputs of "{ref.task}", which is not '
                         f"an ancestor of it (add it to dependencies, directly or transitively)"
                     )
+                elif isinstance(ref, templates.ItemRef | templates.IndexRef):
+                    pass  # map_problems
                 elif isinstance(ref, templates.BadRef):
                     problems.append(
                         f'task "{name}" has an unknown reference "{{{{ {ref.expression} }}}}"'
                     )
-    problems += size_problems(spec)
+    problems += size_problems(spec, copies)
     return list(dict.fromkeys(problems))
 
 
 # The largest object the API server stores: etcd's default request limit (1.5 MiB).
 OBJECT_LIMIT = 1_572_864
-TASK_STATUS_BYTES = 800  # one task's status, outputs aside, at its largest (messages clipped)
+# One task's status at its largest, outputs aside (messages clipped): measured, with its
+# name as a key, in tests/unit/test_engine_correctness.py.
+TASK_STATUS_BYTES = 720
 HISTORY_BYTES = 200 * 400  # the bounded history at its largest
+ROOM_BYTES = 16_384  # the rest of the status: conditions, recovery records, params
 MIN_OUTPUTS_BYTES = 64 * 1024  # what must be left for the tasks' outputs, all together
 
 
-def fixed_status_bytes(spec: WorkflowSpec) -> int:
-    """An upper bound of an Execution's size, outputs aside: the spec (inline and
-    snapshotted: twice), every task's status, the history, room for the rest."""
+def fixed_status_bytes(spec: WorkflowSpec, copies: int = 1) -> int:
+    """An upper bound of an Execution's size, outputs aside: the spec (``copies``: once
+    snapshotted, twice when the Execution also carries it inline), every task's status,
+    the history, the items of literal lists, room for the rest."""
     spec_bytes = len(json.dumps(spec.model_dump(by_alias=True, exclude_none=True, mode="json")))
     names = sum(len(t.name) for t in spec.tasks)
-    return 2 * spec_bytes + len(spec.tasks) * TASK_STATUS_BYTES + names + HISTORY_BYTES + 16_384
+    literal = sum(
+        len(t.map.items) * items.ITEM_BYTES
+        for t in spec.tasks
+        if t.map is not None and isinstance(t.map.items, list)
+    )
+    return (
+        copies * spec_bytes
+        + len(spec.tasks) * TASK_STATUS_BYTES
+        + names
+        + literal
+        + HISTORY_BYTES
+        + ROOM_BYTES
+    )
 
 
-def outputs_limit(spec: WorkflowSpec) -> int:
-    """How many bytes the tasks' outputs may take in all, so the status always fits."""
-    return OBJECT_LIMIT - fixed_status_bytes(spec)
+def outputs_limit(spec: WorkflowSpec, copies: int = 1) -> int:
+    """How many bytes the tasks' outputs (and items not known before running) may take
+    in all, so the status always fits."""
+    return OBJECT_LIMIT - fixed_status_bytes(spec, copies)
 
 
-def size_problems(spec: WorkflowSpec) -> list[str]:
-    if outputs_limit(spec) >= MIN_OUTPUTS_BYTES:
+def size_problems(spec: WorkflowSpec, copies: int = 1) -> list[str]:
+    if outputs_limit(spec, copies) >= MIN_OUTPUTS_BYTES:
         return []
     return [
         f"the workflow is too large: with {len(spec.tasks)} tasks its Execution's status could "
-        f"reach {fixed_status_bytes(spec) + MIN_OUTPUTS_BYTES} bytes, more than the "
+        f"reach {fixed_status_bytes(spec, copies) + MIN_OUTPUTS_BYTES} bytes, more than the "
         f"{OBJECT_LIMIT} bytes the API server stores in one object (split it into smaller "
-        "workflows or shorten the task specs)"
+        "workflows, shorten the task specs, or pass long lists as outputs or params)"
     ]
 
 
@@ -126,4 +195,8 @@ def resolve_params(
             values[name] = param.default
         else:
             problems.append(f'parameter "{name}" is required and has no default')
+    if not problems:
+        for task in effective_tasks(spec).values():
+            if task.map is not None and items.source_of(task.map).param:
+                problems += map_problems(task, values)
     return values, problems

@@ -55,7 +55,8 @@ def start(
     if workflow is None:
         name = spec.workflow_ref.name if spec.workflow_ref else "?"
         return not_ready(status, "WorkflowNotFound", f'Workflow "{name}" not found', now)
-    problems = workflow_problems(workflow)
+    copies = 2 if spec.workflow is not None else 1
+    problems = workflow_problems(workflow, copies)
     if problems:
         return not_ready(status, "InvalidWorkflow", "; ".join(problems), now)
     params, param_problems = resolve_params(workflow, spec.params)
@@ -63,7 +64,7 @@ def start(
         return not_ready(status, "InvalidParams", "; ".join(param_problems), now)
     started = status.model_copy(deep=True)
     started.workflow, started.params = workflow, params
-    started.outputs_limit = outputs_limit(workflow)
+    started.outputs_limit = outputs_limit(workflow, copies)
     started.tasks = {t.name: TaskStatus() for t in workflow.tasks}
     started.phase, started.progress = "Pending", f"0/{len(workflow.tasks)}"
     started.conditions = set_condition(

@@ -194,6 +194,8 @@ def request_status(update: RequestUpdate) -> JSON:
         status["requestedBy"] = update.requested_by
     if update.tasks:
         status["tasks"] = list(update.tasks)
+    if update.items:
+        status["items"] = update.items
     if update.applied_at:
         status["appliedAt"] = rfc3339(update.applied_at)
     if update.completed_at:

@@ -49,7 +49,13 @@ def structural(schema: JSON, defs: dict[str, JSON]) -> JSON:
     if variants:
         concrete = [v for v in variants if v.get("type") != "null"]
         if len(concrete) != 1:
-            raise ValueError(f"unions are not structural: {schema}")
+            # Several types (a list or a text to substitute): the model checks it.
+            node: JSON = {"x-kubernetes-preserve-unknown-fields": True}
+            if "description" in schema:
+                node["description"] = schema["description"]
+            if len(concrete) < len(variants):
+                node["nullable"] = True
+            return node
         node = structural(concrete[0], defs)
         node["nullable"] = True
         if "description" in schema:

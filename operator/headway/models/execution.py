@@ -61,12 +61,51 @@ class TaskStatus(Status):
     held: bool | None = Field(
         None, description="A Step recovery keeps this successor from starting."
     )
+    map: MapStatus | None = Field(None, description="A map task's items, once expanded.")
+
+
+class ItemStatus(Status):
+    """What a map item's phase letter and attempts cannot say: written only for items
+    that failed, retry, stalled or were given outputs by hand (zeros left out)."""
+
+    attempts: int | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    auto_recoveries: int | None = None
+    failures: int | None = None
+    next_attempt_at: Time | None = None
+    outputs_source: OutputsSource | None = None
+
+
+class MapStatus(Status):
+    """A map task's items, compact so that 10,000 fit in one status: a phase letter per
+    item (``core.items.LETTERS``), the idempotency key prefix of each (to keep items when
+    the map is expanded again), and detail only where an item needs more than that."""
+
+    count: int = 0
+    phases: str = ""
+    keys: str = Field("", description="core.items.KEY_CHARS hex characters per item.")
+    attempts: dict[str, int] = Field(
+        default_factory=dict, description="Item -> attempts, where not the phase's default."
+    )
+    outputs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Item -> outputs, for Succeeded items with any."
+    )
+    items: dict[str, ItemStatus] = Field(
+        default_factory=dict,
+        description="Item -> its state, for items that failed, retry, stalled or were "
+        "recovered: what the phase letter and attempts cannot say.",
+    )
+    reserved: int = Field(0, description="Status bytes set aside for these items.")
 
 
 class HistoryEntry(Status):
     time: Time
     event: str
     task: str | None = None
+    item: int | None = None
+    items: list[int] | None = Field(None, description="The items a recovery reran.")
     attempt: int | None = None
     by: str | None = None
     request: str | None = None
@@ -81,6 +120,7 @@ class AppliedRequest(Status):
     name: str
     mode: RecoveryMode
     tasks: list[str] = Field(default_factory=list)
+    items: dict[str, list[int]] | None = Field(None, description="Map task -> items rerun.")
     by: str | None = None
     applied_at: Time
     message: str | None = None
@@ -99,6 +139,9 @@ class RecoveryState(Status):
         description="Tasks re-triggered by a Step without updateExecutionPhase, with the phase "
         "each had then: the Execution's phase is computed as if they still had it.",
     )
+
+
+TaskStatus.model_rebuild()
 
 
 class ExecutionStatus(Status):

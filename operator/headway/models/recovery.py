@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -23,6 +23,11 @@ class RecoveryRequestSpec(Spec):
     execution_ref: ExecutionRef
     mode: RecoveryMode = "Flow"
     task: str | None = None
+    items: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None,
+        min_length=1,
+        description="Items of the map task named: rerun these, or give them outputs.",
+    )
     outputs: dict[str, Any] | None = None
     update_execution_phase: bool = False
 
@@ -34,3 +39,4 @@ class RecoveryRequestStatus(Status):
     applied_at: Time | None = None
     completed_at: Time | None = None
     tasks: list[str] | None = Field(None, description="The tasks the recovery reset.")
+    items: dict[str, list[int]] | None = Field(None, description="Map task -> items rerun.")

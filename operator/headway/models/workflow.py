@@ -47,11 +47,29 @@ class TaskTemplate(Spec):
     )
 
 
+MAX_ITEMS = 10_000  # items in one map: the most one Execution's status is sized for
+
+
+class MapSpec(Spec):
+    """Fan a task out over a list: one Job per item attempt (``{{ item }}``,
+    ``{{ item.KEY }}``, ``{{ index }}`` in command, args and env values)."""
+
+    items: str | list[Any] = Field(
+        description="A JSON list: {{ tasks.X.outputs.K }} of an ancestor, {{ params.P }}, "
+        "or a literal list."
+    )
+    parallelism: int | None = Field(None, ge=1, description="Items running at once.")
+    max_failures: int = Field(
+        0, ge=0, description="Items that may fail with the task still Succeeded."
+    )
+
+
 class Task(TaskTemplate):
-    """One node of the DAG; runs as one Job per attempt."""
+    """One node of the DAG; runs as one Job per attempt (a map: per item attempt)."""
 
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="A DNS-1123 label.")
     dependencies: list[str] = Field(default_factory=list)
+    map: MapSpec | None = None
 
 
 class Param(Spec):
@@ -65,6 +83,9 @@ class WorkflowSpec(Spec):
     params: list[Param] = Field(default_factory=list)
     task_defaults: TaskTemplate | None = None
     failure_policy: FailurePolicy = "Continue"
+    parallelism: int | None = Field(
+        None, ge=1, description="Jobs (tasks and map items) running at once in one Execution."
+    )
     tasks: list[Task] = Field(min_length=1)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from headway.core.facts import JobFacts
 from headway.core.plan import Prepared, Since, prepare
 from headway.core.scan import changed_keys
-from headway.models.execution import ExecutionSpec, ExecutionStatus
+from headway.models.execution import ExecutionSpec, ExecutionStatus, TaskStatus
 from headway.shell.parse import execution_spec
 
 JSON = dict[str, Any]
@@ -99,7 +99,10 @@ def wire_status(new: ExecutionStatus, old: ExecutionStatus, old_raw: JSON) -> JS
     if new.tasks.keys() == raw_tasks.keys() == old.tasks.keys():
         # The common case: the same tasks, a few of them changed; the rest copied in C.
         tasks = dict(raw_tasks)
-        tasks.update((name, new.tasks[name].wire()) for name in changed)
+        tasks.update(
+            (name, task_wire(new.tasks[name], old.tasks[name], raw_tasks[name]))
+            for name in changed
+        )
     else:
         fresh = set(changed)
         tasks = {
@@ -107,4 +110,26 @@ def wire_status(new: ExecutionStatus, old: ExecutionStatus, old_raw: JSON) -> JS
             for name, state in new.tasks.items()
         }
     out["tasks"] = tasks
+    return out
+
+
+def task_wire(new: TaskStatus, old: TaskStatus, raw: JSON) -> JSON:
+    """One task's status as JSON; a map's items whose state is the object it was are
+    taken as they were read (a 10,000-item map changes a few items a pass)."""
+    if new.map is None or old.map is None or not isinstance(raw.get("map"), dict):
+        return new.wire()
+    out = new.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"map"})
+    items, raw_map = new.map, raw["map"]
+    raw_items: JSON = raw_map.get("items") or {}
+    same = old.map.items
+    out["map"] = {
+        **items.model_dump(by_alias=True, mode="json", exclude={"outputs", "items"}),
+        "outputs": dict(items.outputs),  # JSON as it is
+        "items": {
+            index: raw_items[index]
+            if same.get(index) is state and index in raw_items
+            else state.wire()
+            for index, state in items.items.items()
+        },
+    }
     return out

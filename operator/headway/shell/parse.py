@@ -78,6 +78,7 @@ def request(obj: Mapping[str, Any], key: bytes | None) -> Request:
         task=spec.task,
         outputs=spec.outputs,
         update_execution_phase=spec.update_execution_phase,
+        items=tuple(spec.items) if spec.items is not None else None,
         by=by,
         request=meta["name"],
         request_uid=meta["uid"],
