@@ -119,38 +119,34 @@ def job_name(execution: str, task: str, index: int, attempt: int) -> str:
 
 
 def expand(old: MapStatus | None, keys: list[str]) -> MapStatus:
-    """The map's state for items with ``keys``: an item that Succeeded before with the
-    same key is kept (outputs, attempts, Job); every other item is Pending, its attempts
-    counted on so that its next Job has a new name."""
+    """The map's state for items with ``keys``: an item that ended before (Succeeded,
+    Failed, Blocked) with the same key is kept as it is (outputs, attempts, Job); every
+    other item — new, changed, or set back to Pending by a recovery — is Pending, its
+    attempts counted on so that its next Job has a new name."""
+    fresh = MapStatus(count=len(keys), keys="".join(k[:KEY_CHARS] for k in keys))
     phases: list[str] = []
-    attempts: dict[str, int] = {}
-    outputs: dict[str, dict[str, Any]] = {}
     for index, key in enumerate(keys):
-        short = key[:KEY_CHARS]
-        was = item_state(old, index) if old is not None and index < old.count else None
-        same = (
-            old is not None
-            and was is not None
-            and old.keys[index * KEY_CHARS :][:KEY_CHARS] == short
-        )
+        letter = old.phases[index] if old is not None and index < old.count else "P"
+        if old is None or index >= old.count:
+            phases.append("P")
+            continue
         name = str(index)
-        if was is not None and same and was.phase == "Succeeded":
-            phases.append("S")
-            if was.attempts != 1:
-                attempts[name] = was.attempts
-            if was.outputs:
-                outputs[name] = was.outputs
+        same = old.keys[index * KEY_CHARS : (index + 1) * KEY_CHARS] == key[:KEY_CHARS]
+        if same and letter in "SFB":
+            phases.append(letter)
+            if name in old.attempts:
+                fresh.attempts[name] = old.attempts[name]
+            if name in old.outputs:
+                fresh.outputs[name] = old.outputs[name]
+            if name in old.items:
+                fresh.items[name] = old.items[name]
             continue
         phases.append("P")
-        if was is not None and was.attempts:
-            attempts[name] = was.attempts
-    return MapStatus(
-        count=len(keys),
-        phases="".join(phases),
-        keys="".join(k[:KEY_CHARS] for k in keys),
-        attempts=attempts,
-        outputs=outputs,
-    )
+        attempts = item_state(old, index).attempts
+        if attempts:
+            fresh.attempts[name] = attempts
+    fresh.phases = "".join(phases)
+    return fresh
 
 
 def default_attempts(phase: str) -> int:

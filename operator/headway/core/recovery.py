@@ -252,9 +252,13 @@ def scope(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) 
             f"task{'s' if len(busy) > 1 else ''} {', '.join(busy)} still running: wait for "
             "it to finish"
         )
+    # A target map reruns the items named, else its Failed and Blocked ones; a map
+    # downstream reruns its Failed and Blocked ones (and any whose key changes).
     rerun = {
-        name: items_.rerun_items(state, list(order.items) if order.items else None)
-        for name in targets
+        name: items_.rerun_items(
+            state, list(order.items) if order.items and name in targets else None
+        )
+        for name in (targets if order.mode != "Flow" else [t for t in graph.order if t in affected])
         if (state := status.tasks[name].map) is not None
     }
     return Scope(targets, [t for t in graph.order if t in affected], rerun)
