@@ -26,7 +26,6 @@ from support import (
     wait_for,
     wait_phase,
     wait_request,
-    wait_token,
 )
 
 pytestmark = pytest.mark.e2e
@@ -122,9 +121,10 @@ def test_recovery_requests_name_items_for_flow_step_and_provided_outputs(
     # ProvideOutputs on a map must name its items.
     request(cluster.kube, namespace, "no-items", "pick-1", mode="ProvideOutputs", task="proc",
             outputs={"n": 0})  # fmt: skip
-    assert "names the items" in wait_request(cluster, namespace, "no-items", "Rejected")[
-        "status"
-    ]["message"]
+    assert (
+        "names the items"
+        in wait_request(cluster, namespace, "no-items", "Rejected")["status"]["message"]
+    )
 
     # Step on item 1 only (still failing): one new Job, the successor held.
     request(cluster.kube, namespace, "step-1", "pick-1", mode="Step", task="proc", items=[1])
@@ -206,7 +206,9 @@ def test_bad_lists_are_refused_at_admission_or_fail_the_task_naming_why(
     failed = wait_phase(cluster.kube, namespace, "odd-1", "Failed")
     proc = failed["status"]["tasks"]["proc"]
     assert proc["reason"] == "InvalidItems" and "is a int, not a list" in proc["message"]
-    assert not [j for j in jobs_of(cluster.kube, namespace, "odd-1") if "-proc-" in j["metadata"]["name"]]
+    assert not [
+        j for j in jobs_of(cluster.kube, namespace, "odd-1") if "-proc-" in j["metadata"]["name"]
+    ]
 
 
 def test_map_parallelism_and_an_empty_list(

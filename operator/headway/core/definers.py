@@ -225,12 +225,15 @@ def _placeholders(text: str) -> list[str]:
     return [
         m.group(0)
         for m in re.finditer(r"\{\{\s*(.*?)\s*\}\}", text)
-        if not isinstance(templates.references(m.group(0))[0], templates.BadRef)
+        # {{ index }} is always digits: no syntax of any language
+        if not isinstance(
+            templates.references(m.group(0))[0], templates.BadRef | templates.IndexRef
+        )
     ]
 
 
 def injection_warnings(workflow: WorkflowSpec) -> list[str]:
-    """One warning per task whose substituted values (params, outputs) land in code an
+    """One warning per task whose substituted values (params, outputs, items) land in code an
     interpreter runs: a value holding that language's syntax would run as code, as the
     task's service account. The advice: pass the value through ``env``."""
     warnings = []

@@ -128,7 +128,7 @@ def _items_problem(status: ExecutionStatus, order: Order) -> str | None:
         wrong = [i for i in order.items if items.phases[i] not in "FB"]
         if wrong:
             return (
-                f"items {', '.join(map(str, wrong))} of \"{order.task}\" are not Failed or "
+                f'items {", ".join(map(str, wrong))} of "{order.task}" are not Failed or '
                 "Blocked: ProvideOutputs applies only to those"
             )
     return None

@@ -100,8 +100,7 @@ def wire_status(new: ExecutionStatus, old: ExecutionStatus, old_raw: JSON) -> JS
         # The common case: the same tasks, a few of them changed; the rest copied in C.
         tasks = dict(raw_tasks)
         tasks.update(
-            (name, task_wire(new.tasks[name], old.tasks[name], raw_tasks[name]))
-            for name in changed
+            (name, task_wire(new.tasks[name], old.tasks[name], raw_tasks[name])) for name in changed
         )
     else:
         fresh = set(changed)

@@ -1,0 +1,260 @@
+"""Maps in the pure core: the list, item keys, the compact item state, the planner running
+items under caps, and recovery by item."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import pytest
+
+from headway.core import items
+from headway.core.actions import CreateJob
+from headway.core.facts import ObservedJob
+from headway.core.plan import Context, plan
+from headway.core.recovery import Order, Recovered, Rejected, recover
+from headway.core.render import Owner, render_job
+from headway.core.spec import workflow_problems
+from headway.core.start import start
+from headway.core.templates import Item
+from headway.models.execution import AutoRecovery, ExecutionSpec, ExecutionStatus, MapStatus
+from headway.models.workflow import MapSpec, WorkflowSpec
+from headway.runtime.memory import task_wire
+
+JSON = dict[str, Any]
+T0 = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.UTC)
+OWNER = Owner("exe", "ns", "uid-1")
+
+
+def workflow(values: Any, **map_spec: Any) -> WorkflowSpec:
+    return WorkflowSpec.model_validate(
+        {
+            "taskDefaults": {"image": "img"},
+            "tasks": [
+                {"name": "list", "command": ["true"]},
+                {
+                    "name": "proc",
+                    "dependencies": ["list"],
+                    "map": {"items": values, **map_spec},
+                    "command": ["work"],
+                    "env": [{"name": "ITEM", "value": "{{ item }}"}],
+                },
+                {"name": "sum", "dependencies": ["proc"], "command": ["true"]},
+            ],
+        }
+    )
+
+
+class Cluster:
+    """Plays the Job controller: every created Job ends as ``outcome`` says."""
+
+    def __init__(self, listed: list[Any], failing: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        self.jobs: dict[str, ObservedJob] = {}
+        self.listed, self.failing = listed, set(failing)
+        self.created: list[str] = []
+
+    def run(self, ctx: Context, status: ExecutionStatus, passes: int = 10) -> ExecutionStatus:
+        for _ in range(passes):
+            result = plan(ctx, status, self.jobs, T0)
+            status = result.status
+            for action in result.jobs:
+                if isinstance(action, CreateJob):
+                    self.finish(action)
+        return status
+
+    def finish(self, action: CreateJob) -> None:
+        meta = action.manifest["metadata"]
+        name, label = meta["name"], meta["labels"].get("headway.dev/item")
+        self.created.append(name)
+        item = int(label) if label is not None else None
+        if item is not None and item in self.failing:
+            fact = ObservedJob(name, action.task, action.attempt, "Failed", exit_code=1,
+                               reason="NonZeroExit", message="boom", item=item)  # fmt: skip
+        else:
+            out = {"files": self.listed} if action.task == "list" else {"n": item}
+            fact = ObservedJob(name, action.task, action.attempt, "Succeeded", exit_code=0,
+                               termination_message=json.dumps(out), item=item)  # fmt: skip
+        self.jobs[name] = fact
+
+
+def begin(wf: WorkflowSpec) -> tuple[Context, ExecutionStatus]:
+    spec = ExecutionSpec.model_validate({"workflow": wf.wire()})
+    return Context(OWNER, wf, {}, AutoRecovery()), start(spec, ExecutionStatus(), None, T0)
+
+
+def test_items_run_one_job_each_and_successors_get_their_outputs_in_order() -> None:
+    ctx, status = begin(workflow("{{ tasks.list.outputs.files }}"))
+    cluster = Cluster(["a", "b", "c"])
+    done = cluster.run(ctx, status)
+    assert done.phase == "Succeeded"
+    assert cluster.created == ["exe-list-1", "exe-proc-0-1", "exe-proc-1-1", "exe-proc-2-1",
+                               "exe-sum-1"]  # fmt: skip
+    proc = done.tasks["proc"]
+    assert proc.map is not None and proc.map.phases == "SSS" and proc.map.items == {}
+    assert items.outputs_list(proc.map) == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_parallelism_caps_the_items_and_the_workflow_caps_every_job() -> None:
+    ctx, status = begin(workflow(list(range(7)), parallelism=2))
+    status = plan(ctx, status, {}, T0).status  # list is Running
+    jobs = {"exe-list-1": ObservedJob("exe-list-1", "list", 1, "Succeeded", exit_code=0,
+                                      termination_message="{}")}  # fmt: skip
+    result = plan(ctx, status, jobs, T0)
+    started = [a.name for a in result.jobs if isinstance(a, CreateJob)]
+    assert len(started) == 2
+    capped = WorkflowSpec.model_validate({**workflow(list(range(7))).wire(), "parallelism": 3})
+    ctx, status = begin(capped)
+    status = plan(ctx, status, {}, T0).status
+    result = plan(ctx, status, jobs, T0)
+    assert len([a for a in result.jobs if isinstance(a, CreateJob)]) == 3
+
+
+def test_a_failed_item_fails_the_map_past_max_failures_and_flow_reruns_only_it() -> None:
+    ctx, status = begin(workflow(list(range(5))))
+    cluster = Cluster([], failing={1, 3})
+    failed = cluster.run(ctx, status)
+    proc = failed.tasks["proc"]
+    assert (failed.phase, proc.phase, proc.reason) == ("Failed", "Failed", "ItemsFailed")
+    assert proc.map is not None and proc.map.phases == "SFSFS"
+    cluster.failing.clear()
+    recovered = recover(failed, Order("Flow", by="alice"), T0)
+    assert isinstance(recovered, Recovered)
+    history = recovered.status.history[-1]
+    assert (history.task, history.items) == ("proc", [1, 3])
+    before = list(cluster.created)
+    done = cluster.run(ctx, recovered.status)
+    assert done.phase == "Succeeded"
+    assert cluster.created[len(before) :] == ["exe-proc-1-2", "exe-proc-3-2", "exe-sum-1"]
+
+
+def test_max_failures_lets_the_map_succeed_with_failed_items() -> None:
+    ctx, status = begin(workflow(list(range(4)), maxFailures=1))
+    done = Cluster([], failing={2}).run(ctx, status)
+    assert done.phase == "Succeeded"
+    assert done.tasks["proc"].map is not None and done.tasks["proc"].map.phases == "SSFS"
+
+
+def test_requests_name_items_and_bad_ones_are_rejected() -> None:
+    ctx, status = begin(workflow(list(range(4))))
+    failed = Cluster([], failing={0, 2}).run(ctx, status)
+    cases = [
+        (Order("Flow", task="proc", items=(7,), by="a"), "4 items (0 to 3): no item 7"),
+        (Order("Flow", task="list", items=(0,), by="a"), 'task "list" has no items'),
+        (Order("ProvideOutputs", task="proc", outputs={}, by="a"), "names the items"),
+        (Order("ProvideOutputs", task="proc", items=(1,), outputs={}, by="a"), "not Failed"),
+        (Order("Flow", items=(1,), by="a"), "items need a task"),
+    ]
+    for order, message in cases:
+        rejected = recover(failed, order, T0)
+        assert isinstance(rejected, Rejected) and message in rejected.message, order
+    given = recover(failed, Order("ProvideOutputs", task="proc", items=(0,), outputs={"n": 9},
+                                  by="a"), T0)  # fmt: skip
+    assert isinstance(given, Recovered)
+    state = given.status.tasks["proc"].map
+    assert state is not None and state.phases == "SSFS" and state.outputs["0"] == {"n": 9}
+
+
+def test_a_step_on_one_item_keeps_the_other_failed_item_failed() -> None:
+    ctx, status = begin(workflow(list(range(3))))
+    cluster = Cluster([], failing={0, 2})
+    failed = cluster.run(ctx, status)
+    stepped = recover(failed, Order("Step", task="proc", items=(0,), by="a"), T0)
+    assert isinstance(stepped, Recovered)
+    cluster.failing = {2}
+    after = cluster.run(ctx, stepped.status)
+    assert cluster.created[-1] == "exe-proc-0-2"
+    state = after.tasks["proc"].map
+    assert state is not None and state.phases == "SSF" and after.tasks["proc"].phase == "Failed"
+
+
+def test_expansion_keeps_ended_items_whose_key_is_unchanged() -> None:
+    spec = MapSpec(items="{{ tasks.list.outputs.files }}")
+    base = items.base_key("uid", "proc", spec, {}, {"list": {"files": [1, 2], "other": 1}})
+    same = items.base_key("uid", "proc", spec, {}, {"list": {"files": [1, 2, 3], "other": 1}})
+    assert base == same  # the list itself is not part of the map's key
+    changed = items.base_key("uid", "proc", spec, {}, {"list": {"files": [1, 2], "other": 2}})
+    assert changed != base
+    old = items.expand(None, [items.item_key(base, i, v) for i, v in enumerate([1, 2])])
+    for index in range(2):
+        items.put_item(old, index, items.item_state(old, index).model_copy(
+            update={"phase": "Succeeded", "attempts": 1, "outputs": {"i": index}}))  # fmt: skip
+    grown = items.expand(old, [items.item_key(base, i, v) for i, v in enumerate([1, 9, 3])])
+    assert grown.phases == "SPP" and grown.outputs == {"0": {"i": 0}}
+    assert grown.attempts == {"1": 1}  # item 1 changed: its next Job is attempt 2
+
+
+def test_item_state_round_trips_through_the_compact_form() -> None:
+    state = items.expand(None, ["k" * 32] * 3)
+    failed = items.item_state(state, 1).model_copy(
+        update={
+            "phase": "Failed",
+            "attempts": 2,
+            "reason": "NonZeroExit",
+            "message": "x" * 300,
+            "failures": 2,
+            "exit_code": 3,
+        }  # fmt: skip
+    )
+    items.put_item(state, 1, failed)
+    read = items.item_state(state, 1)
+    assert (read.phase, read.attempts, read.reason, read.failures, read.exit_code) == (
+        "Failed", 2, "NonZeroExit", 2, 3)  # fmt: skip
+    assert read.message is not None and len(read.message) == items.ITEM_MESSAGE_LIMIT
+    assert state.phases == "PFP" and state.items["1"].wire()["attempts"] == 2
+    items.put_item(state, 1, read.model_copy(update={"phase": "Succeeded", "outputs": {}}))
+    assert state.items == {} and state.attempts == {"1": 2} and state.phases == "PSP"
+
+
+def test_the_incremental_wire_of_a_map_equals_the_whole_one() -> None:
+    ctx, status = begin(workflow(list(range(6))))
+    cluster = Cluster([], failing={4})
+    first = cluster.run(ctx, status, passes=2)
+    second = cluster.run(ctx, first, passes=3)
+    old, new = first.tasks["proc"], second.tasks["proc"]
+    assert task_wire(new, old, old.wire()) == new.wire()
+
+
+def test_admission_checks_literal_lists_and_param_defaults() -> None:
+    def problems(values: Any, param: str | None = None, arg: str = "{{ item }}") -> list[str]:
+        wf = workflow(values).wire()
+        wf["tasks"][1]["args"] = [arg]
+        if param is not None:
+            wf["params"] = [{"name": "ids", "default": param}]
+        return workflow_problems(WorkflowSpec.model_validate(wf))
+
+    assert problems([1, 2]) == []
+    assert 'item 0 is a int, not an object with key "id"' in problems([1], arg="{{ item.id }}")[0]
+    assert "not a JSON list" in problems("{{ params.ids }}", param="nope")[0]
+    assert problems("{{ params.ids }}", param="[1, 2]") == []
+    assert "more than 10000" in problems(list(range(10_001)))[0]
+    assert "must be a list or a" in problems("1, 2")[0]
+
+
+def test_an_item_job_names_its_item_and_gets_its_inputs_in_a_file() -> None:
+    task = workflow([{"id": "x"}]).tasks[1].model_copy(update={"args": ["{{ item.id }}"]})
+    job = render_job(OWNER, task, 1, {}, {"list": {"files": []}}, "k", None, Item(0, {"id": "x"}))
+    template = job["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert job["metadata"]["name"] == "exe-proc-0-1" and container["args"] == ["x"]
+    assert env["HEADWAY_ITEM"] == '{"id":"x"}' and env["HEADWAY_ITEM_INDEX"] == "0"
+    assert env["HEADWAY_INPUTS_FILE"] == "/var/run/headway/inputs.json"
+    assert json.loads(template["metadata"]["annotations"]["headway.dev/inputs"]) == {
+        "list": {"files": []}
+    }
+    big = {"list": {"files": ["x" * 1000] * 40}}
+    env_big = render_job(OWNER, task, 1, {}, big, "k", None, Item(0, {"id": "x"}))
+    names = [e["name"] for e in env_big["spec"]["template"]["spec"]["containers"][0]["env"]]
+    assert "HEADWAY_INPUTS" not in names and "HEADWAY_INPUTS_FILE" in names
+
+
+@pytest.mark.parametrize("count", [10_000])
+def test_ten_thousand_items_fit_in_a_small_status(count: int) -> None:
+    keys = [items.item_key("base", i, i) for i in range(count)]
+    state = items.expand(None, keys)
+    for index in range(count):
+        items.put_item(state, index, items.item_state(state, index).model_copy(
+            update={"phase": "Succeeded", "attempts": 1, "outputs": {}}))  # fmt: skip
+    size = len(json.dumps(MapStatus.model_validate(state.wire()).wire()))
+    assert size < count * items.ITEM_BYTES // 4  # letters and keys: ~11 bytes an item
