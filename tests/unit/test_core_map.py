@@ -194,7 +194,7 @@ def test_item_state_round_trips_through_the_compact_form() -> None:
             "message": "x" * 300,
             "failures": 2,
             "exit_code": 3,
-        }  # fmt: skip
+        }
     )
     items.put_item(state, 1, failed)
     read = items.item_state(state, 1)
