@@ -14,7 +14,10 @@ export function extraOf(offer: Offer): Extra {
 
 export function reruns(offer: Offer): string {
   if (!offer.reruns.length) return "";
-  return `Will ${offer.mode === "ProvideOutputs" ? "resolve" : "rerun"}: ${offer.reruns.join(", ")}`;
+  const verb = offer.mode === "ProvideOutputs" ? "resolve" : "rerun";
+  const items = Object.entries(offer.items || {}).map(([task, list]) =>
+    ` (items of ${task}: ${list.length ? list.join(", ") : "none, the rest kept"})`).join("");
+  return `Will ${verb}: ${offer.reruns.join(", ")}${items}`;
 }
 
 export type Built = { body: Record<string, unknown> } | { error: string };
@@ -24,6 +27,7 @@ export type Built = { body: Record<string, unknown> } | { error: string };
 export function requestFrom(offer: Offer, input: { updatePhase?: boolean; outputs?: string }): Built {
   const body: Record<string, unknown> = { mode: offer.mode };
   if (offer.task) body.task = offer.task;
+  if (offer.task && offer.items?.[offer.task] && offer.action.startsWith("item-")) body.items = offer.items[offer.task];
   if (offer.mode === "Step") body.updateExecutionPhase = Boolean(input.updatePhase);
   if (offer.mode === "ProvideOutputs") {
     let parsed: unknown;
@@ -40,9 +44,10 @@ export function requestFrom(offer: Offer, input: { updatePhase?: boolean; output
 
 // What decides a task's attempts and logs: they are fetched again only when this changes
 // (the task selected, or its phase, attempts or Job), not on every message of the stream.
-export function attemptsKey(detail: Detail, task: string): string {
+export function attemptsKey(detail: Detail, task: string, item: number | null = null): string {
   const state = detail.tasks[task] || {};
-  return JSON.stringify([task, state.phase ?? "Pending", state.attempts ?? 0, state.job ?? null]);
+  const letter = item !== null && state.map ? state.map.phases[item] ?? "" : "";
+  return JSON.stringify([task, state.phase ?? "Pending", state.attempts ?? 0, state.job ?? null, item, letter]);
 }
 
 // The request the page made, as the Execution's stream shows it (no polling).

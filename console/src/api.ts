@@ -2,18 +2,31 @@
 // so the page works behind `kubectl proxy` and any path prefix.
 
 export interface GraphTask { name: string; dependencies: string[] }
+// A map task's items, compact: a phase letter each, and detail only where an item needs it.
+export interface ItemDetail { attempts?: number; exitCode?: number | null; reason?: string; message?: string; failures?: number }
+export interface MapState {
+  count: number; phases: string; attempts: Record<string, number>;
+  outputs: Record<string, Record<string, unknown>>; items: Record<string, ItemDetail>;
+}
 export interface TaskState {
   phase?: string; attempts?: number; job?: string; reason?: string; message?: string;
   outputs?: Record<string, unknown> | null; startedAt?: string | null; finishedAt?: string | null;
+  map?: MapState | null;
 }
 export interface HistoryEntry {
-  time: string; event: string; task?: string | null; attempt?: number | null;
+  time: string; event: string; task?: string | null; item?: number | null; items?: number[] | null; attempt?: number | null;
   by?: string | null; request?: string | null; message?: string | null;
 }
 export interface Condition { type: string; status: string; reason?: string; message?: string }
 // A recovery the engine would accept now, with its confirmation and what it reruns:
 // worked out by the server from the engine's rules, never by the page.
-export interface Offer { action: string; title: string; mode: string; task: string | null; warning: string; reruns: string[] }
+// ``items``: map task -> the items it reruns (ProvideOutputs: resolves); absent for none.
+export interface Offer {
+  action: string; title: string; mode: string; task: string | null; warning: string; reruns: string[];
+  items?: Record<string, number[]>;
+}
+// What a recovery would do now, by the engine's rules; ``problem`` when it would be rejected.
+export interface Preview { mode: string; task: string | null; reruns: string[]; kept: string[]; warning: string; problem: string | null; items: Record<string, number[]> }
 export interface RequestView { name: string; mode: string; task: string | null; phase: string; message: string | null; requestedBy: string | null }
 export interface Summary {
   name: string; workflow: string | null; phase: string; progress: string;
@@ -59,7 +72,10 @@ export const paths = {
   executions: (ns: string) => `${paths.namespace(ns)}/executions`,
   execution: (ns: string, name: string) => `${paths.executions(ns)}/${encodeURIComponent(name)}`,
   stream: (ns: string, name: string) => `${paths.execution(ns, name)}/stream`,
-  attempts: (ns: string, name: string, task: string) => `${paths.execution(ns, name)}/tasks/${encodeURIComponent(task)}/attempts`,
+  attempts: (ns: string, name: string, task: string, item?: number) =>
+    `${paths.execution(ns, name)}/tasks/${encodeURIComponent(task)}/attempts${item === undefined ? "" : `?item=${item}`}`,
+  preview: (ns: string, name: string, mode: string, task: string, items: number[]) =>
+    `${paths.execution(ns, name)}/preview?mode=${encodeURIComponent(mode)}&task=${encodeURIComponent(task)}&items=${items.join(",")}`,
   recover: (ns: string, name: string) => `${paths.execution(ns, name)}/recover`,
   log: (ns: string, pod: string) => `${paths.namespace(ns)}/pods/${encodeURIComponent(pod)}/log`,
   permissions: (ns: string) => `${paths.namespace(ns)}/permissions`,

@@ -8,11 +8,13 @@ export function duration(start: string | null | undefined, end: string | null | 
 }
 
 export function historyLine(h: HistoryEntry): string {
-  return `${h.time} ${h.event}${h.by ? ` by ${h.by}` : ""}${h.message ? `: ${h.message}` : ""}`;
+  const item = h.item !== undefined && h.item !== null ? ` (item ${h.item})` : "";
+  return `${h.time} ${h.event}${item}${h.by ? ` by ${h.by}` : ""}${h.message ? `: ${h.message}` : ""}`;
 }
 
 export function historyCells(h: HistoryEntry): string[] {
-  return [h.time, h.task, h.event, h.attempt, h.by, h.request, h.message].map((v) => (v === undefined || v === null ? "-" : String(v)));
+  const task = h.task && h.item !== undefined && h.item !== null ? `${h.task}[${h.item}]` : h.task;
+  return [h.time, task, h.event, h.attempt, h.by, h.request, h.message].map((v) => (v === undefined || v === null ? "-" : String(v)));
 }
 
 export function attemptCells(a: Attempt): string[] {

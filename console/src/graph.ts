@@ -3,6 +3,7 @@ import dagre from "@dagrejs/dagre";
 import type { Detail } from "./api";
 import { duration } from "./format";
 import { svgEl } from "./dom";
+import { itemCounts } from "./items";
 
 export interface NodeView { name: string; phase: string; className: string; info: string; tip: string }
 
@@ -13,9 +14,16 @@ export function nodeView(detail: Detail, name: string, selected: string | null, 
     name,
     phase,
     className: `node phase-${phase}${selected === name ? " selected" : ""}`,
-    info: `${phase} · attempts ${state.attempts ?? 0} · ${duration(state.startedAt ?? null, state.finishedAt ?? null, now)}`,
+    info: `${phase} · ${state.map ? mapInfo(state.map) : `attempts ${state.attempts ?? 0}`} · ${duration(state.startedAt ?? null, state.finishedAt ?? null, now)}`,
     tip: [name, phase, state.reason, state.message].filter(Boolean).join(": "),
   };
+}
+
+// A map node's counts: items succeeded of all, and those failed or blocked.
+function mapInfo(map: NonNullable<Detail["tasks"][string]["map"]>): string {
+  const counts = itemCounts(map);
+  const bad = (counts.Failed || 0) + (counts.Blocked || 0);
+  return `${counts.Succeeded || 0}/${map.count} items${bad ? ` · ${bad} failed` : ""}`;
 }
 
 export function layout(detail: Detail): dagre.graphlib.Graph {

@@ -8,7 +8,7 @@ import { confirmOffer } from "./dialog";
 import { byId, el } from "./dom";
 import { duration, historyCells, requestLine } from "./format";
 import { drawGraph } from "./graph";
-import { drawPanel, fillAttempts } from "./panel";
+import { drawPanel, fillAttempts, type Kept } from "./panel";
 import { AUDIT_EVENTS, EXECUTION_PHASES, REQUEST_FINISHED } from "./vocabulary";
 
 const AUDIT = new Set<string>(AUDIT_EVENTS);
@@ -129,14 +129,15 @@ async function listPage(namespace: string): Promise<void> {
 
 interface View {
   namespace: string; name: string; detail: Detail | null; selected: string | null; canRecover: boolean;
-  attemptsKey: string | null; attempts: [HTMLElement, HTMLElement] | undefined;
+  item: number | null;  // the selected map task's item
+  attemptsKey: string | null; attempts: Kept | undefined;
   request: { mode: string; name: string } | null;  // the one this page made, followed
 }
 
 async function executionPage(namespace: string, name: string): Promise<void> {
   main.replaceChildren();
   const view: View = {
-    namespace, name, detail: null, selected: null, canRecover: false,
+    namespace, name, detail: null, selected: null, canRecover: false, item: null,
     attemptsKey: null, attempts: undefined, request: null,
   };
   const back = el("a", `← executions in ${namespace}`);
@@ -168,7 +169,8 @@ async function executionPage(namespace: string, name: string): Promise<void> {
     const body = await confirmOffer(offer);
     if (body) await send(view, outcome, body, redraw);
   };
-  const select = (task: string) => { view.selected = task; redraw(); };
+  const select = (task: string) => { view.selected = task; view.item = null; redraw(); };
+  const selectItem = (index: number) => { view.item = index; redraw(); };
   function redraw(): void {
     const d = view.detail;
     if (!d) return;
@@ -189,12 +191,12 @@ async function executionPage(namespace: string, name: string): Promise<void> {
     drawHistory(history, d);
     drawRequest(outcome, view);
     if (view.selected) {
-      const key = attemptsKey(d, view.selected);
-      const context = { namespace, name, detail: d, task: view.selected, canRecover: view.canRecover, act };
+      const key = attemptsKey(d, view.selected, view.item);
+      const context = { namespace, name, detail: d, task: view.selected, canRecover: view.canRecover, act, item: view.item, selectItem };
       const changed = key !== view.attemptsKey;
       view.attempts = drawPanel(panel, context, changed ? undefined : view.attempts);
       view.attemptsKey = key;
-      if (changed) fillAttempts(view.attempts[0], view.attempts[1], context);
+      if (changed) fillAttempts(view.attempts, context);
     }
   }
   const source = new EventSource(paths.stream(namespace, name));

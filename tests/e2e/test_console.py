@@ -383,3 +383,49 @@ def test_the_cli_and_the_page_preview_a_held_task_exactly_as_the_engine_reruns_i
     after = job_uids(cluster, namespace, "held-1")
     assert {k: v for k, v in after.items() if k in before} == before  # a and b untouched
     assert sorted(set(after) - set(before)) == ["held-1-c-1"]  # the engine reran c only
+
+
+def test_a_map_node_shows_its_counts_and_an_item_is_retried_from_its_grid(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    """A map of 6 where items 1 and 4 fail: the node counts them, the grid colours them,
+    item 4's panel offers its own recovery, and the confirmation names that item only."""
+    grant(cluster, namespace, "alice", *RECOVERER)
+    code = (
+        'case "$ITEM" in 1|4) test "$GATE" = open || { echo "item $ITEM: gate $GATE"; exit 3; };; '
+        f'esac; echo "{{\\"n\\": $ITEM}}" > {OUT}'
+    )
+    items_task: JSON = {
+        "name": "each",
+        "map": {"items": list(range(6))},
+        "command": ["sh", "-c", code],
+        "env": [
+            {"name": "ITEM", "value": "{{ item }}"},
+            {"name": "GATE", "valueFrom": {"configMapKeyRef": {"name": "gate", "key": "state"}}},
+        ],
+    }
+    failing_run(cluster, namespace, "grid", [items_task])
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/grid-1")
+    expect(node(page, "each")).to_contain_text("4/6 items · 2 failed")
+    node(page, "each").click()
+    expect(page.locator("#task-phase")).to_contain_text("items 6: 4 Succeeded, 2 Failed")
+    expect(page.locator('#items [data-item="4"]')).to_have_attribute("data-phase", "Failed")
+    expect(page.locator('#items [data-item="3"]')).to_have_attribute("data-phase", "Succeeded")
+    page.click('#items [data-item="4"]')
+    expect(page.locator("#item-phase")).to_contain_text("item 4: Failed · attempts 1")
+    expect(page.locator("#attempts")).to_contain_text("grid-1-each-4-1")
+    expect(page.locator("#task-logs")).to_have_text("item 4: gate closed\n")
+    page.screenshot(path=str(SHOTS / "console-map.png"))
+    gate(cluster, namespace, "open")
+    page.click("#item-flow")
+    expect(page.locator("#confirm-tasks")).to_have_text("Will rerun: each (items of each: 4)")
+    confirm(page)
+    expect(page.locator('#items [data-item="4"]')).to_have_attribute(
+        "data-phase", "Succeeded", timeout=120_000
+    )
+    expect(page.locator('#items [data-item="1"]')).to_have_attribute("data-phase", "Failed")
+    jobs = job_uids(cluster, namespace, "grid-1")
+    assert sorted(jobs) == sorted([f"grid-1-each-{i}-1" for i in range(6)] + ["grid-1-each-4-2"])
+    requests = cluster.kube.get(f"/apis/{WF}/namespaces/{namespace}/recoveryrequests")["items"]
+    assert [r["spec"]["items"] for r in requests] == [[4]]

@@ -24,10 +24,12 @@ from kubernetes import config as kubeconfig
 from rich.console import Console
 
 from headway.cli import render
+from headway.core import items
 from headway.core.preview import preview
 from headway.core.recovery import Order, graph_of
 from headway.core.vocabulary import EXECUTION_FINISHED, REQUEST_FINISHED
 from headway.models.base import API_VERSION
+from headway.models.execution import ExecutionStatus
 from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, path_of
 
@@ -136,6 +138,14 @@ def cmd_get(session: Session, args: argparse.Namespace) -> int:
         session.out.out(text, highlight=False)
         return OK
     wide = args.output == "wide"
+    if args.items:
+        tasks = (execution.get("status") or {}).get("tasks") or {}
+        maps = [name for name, state in tasks.items() if state.get("map")]
+        if not maps:
+            raise CliError(f'execution "{args.execution}" has no map task with items yet')
+        for name in maps:
+            session.out.print(render.items_table(execution, name))
+        return OK
     if not args.watch:
         session.out.print(render.execution_view(execution, utcnow(), wide))
         return OK
@@ -193,12 +203,14 @@ def cmd_logs(session: Session, args: argparse.Namespace) -> int:
     if not chosen:
         raise CliError("name a TASK, or pass --all for every task's latest attempt")
     uid = execution["metadata"]["uid"]
+    if args.item is not None and (not args.task or args.all):
+        raise CliError("--item goes with the map TASK it belongs to")
     for task in chosen:
-        attempt = args.attempt or tasks[task].get("attempts") or 0
+        attempt = args.attempt or _latest_attempt(args, render.status_of(execution), task)
         if attempt < 1:
             session.out.print(f"[dim]{task}: no attempt yet[/]")
             continue
-        pod = _pod_of(session, uid, task, attempt)
+        pod = _pod_of(session, uid, task, attempt, args.item)
         prefix = f"[{task}] " if args.all else ""
         log = path_of("v1", "pods", session.namespace, pod) + "/log"
         if args.follow:
@@ -225,16 +237,31 @@ def _lines(chunks: Iterable[str]) -> Iterator[str]:
         yield pending
 
 
-def _pod_of(session: Session, uid: str, task: str, attempt: int) -> str:
+def _latest_attempt(args: argparse.Namespace, status: ExecutionStatus, task: str) -> int:
+    """The task's latest attempt, or (``--item N``) its item's."""
+    state = status.tasks[task]
+    if args.item is None:
+        return state.attempts
+    if state.map is None:
+        raise CliError(f'task "{task}" has no items (it is not a map, or has not expanded yet)')
+    if not 0 <= args.item < state.map.count:
+        raise CliError(f'task "{task}" has {state.map.count} items: no item {args.item}')
+    return items.item_state(state.map, args.item).attempts
+
+
+def _pod_of(session: Session, uid: str, task: str, attempt: int, item: int | None = None) -> str:
     selector = (
         f"headway.dev/execution-uid={uid},headway.dev/task={task},headway.dev/attempt={attempt}"
     )
+    if item is not None:
+        selector += f",headway.dev/item={item}"
     path = path_of("v1", "pods", session.namespace)
     pods = session.call("listing pods", lambda: session.kube.get(path, labelSelector=selector))[
         "items"
     ]
     if not pods:
-        raise CliError(f"task {task} attempt {attempt} has no pod (any more)", NOT_FOUND)
+        where = items.label(task, item)
+        raise CliError(f"task {where} attempt {attempt} has no pod (any more)", NOT_FOUND)
     newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
     return str(newest["metadata"]["name"])
 
@@ -252,6 +279,9 @@ def cmd_recover(session: Session, args: argparse.Namespace) -> int:
     session.out.print(
         f"{order.mode} on execution {args.execution}: will {verb} {', '.join(planned.reruns)}"
     )
+    for task, chosen in planned.items.items():
+        shown = ", ".join(map(str, chosen)) or "none (the map is expanded again)"
+        session.out.print(f"  items of {task} to {verb}: {shown}")
     session.out.print(planned.warning, style="yellow")
     if not args.yes:
         if not sys.stdin.isatty():
@@ -267,6 +297,8 @@ def cmd_recover(session: Session, args: argparse.Namespace) -> int:
     }
     if order.task:
         body["spec"]["task"] = order.task
+    if order.items is not None:
+        body["spec"]["items"] = list(order.items)
     if outputs is not None:
         body["spec"]["outputs"] = outputs
     if order.update_execution_phase:
@@ -309,15 +341,31 @@ def wait_request(session: Session, path: str, timeout: float) -> int:
 
 
 def _order(args: argparse.Namespace) -> tuple[Order, JSON | None]:
+    chosen = _items(args.items)
     if args.provide_outputs:
         task, raw = args.provide_outputs
         outputs = _outputs(raw)  # read once: the preview shows exactly what is sent
-        return Order("ProvideOutputs", task=task, outputs=outputs), outputs
+        return Order("ProvideOutputs", task=task, outputs=outputs, items=chosen), outputs
     if args.step:
-        return Order("Step", task=args.step, update_execution_phase=args.update_phase), None
+        order = Order("Step", task=args.step, update_execution_phase=args.update_phase,
+                      items=chosen)  # fmt: skip
+        return order, None
     if args.update_phase:
         raise CliError("--update-phase goes with --step")
-    return Order("Flow", task=args.task), None
+    if chosen is not None and not args.task:
+        raise CliError("--items goes with the map task they belong to: --task, --step or "
+                       "--provide-outputs")  # fmt: skip
+    return Order("Flow", task=args.task, items=chosen), None
+
+
+def _items(raw: str | None) -> tuple[int, ...] | None:
+    """``3,7`` as item numbers; a clear error for anything else."""
+    if raw is None:
+        return None
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise CliError(f"--items takes item numbers separated by commas, like 3,7 (not {raw!r})")
+    return tuple(int(p) for p in parts)
 
 
 def _outputs(raw: str) -> JSON:
@@ -373,16 +421,18 @@ def cmd_submit(session: Session, args: argparse.Namespace) -> int:
 EXAMPLES = {
     "list": "kubectl headway list\n  kubectl headway list -A --phase Failed",
     "get": "kubectl headway get etl-2026-11-21\n  kubectl headway get etl-2026-11-21 -o wide\n"
-    "  kubectl headway get etl-2026-11-21 --watch",
+    "  kubectl headway get etl-2026-11-21 --watch\n  kubectl headway get files-1 --items",
     "history": "kubectl headway history etl-2026-11-21",
     "logs": "kubectl headway logs etl-2026-11-21 transform\n"
     "  kubectl headway logs etl-2026-11-21 transform --attempt 1\n"
-    "  kubectl headway logs etl-2026-11-21 --all",
+    "  kubectl headway logs etl-2026-11-21 --all\n"
+    "  kubectl headway logs files-1 process --item 7",
     "recover": "kubectl headway recover etl-1              # Flow: every Failed/Blocked task\n"
     "  kubectl headway recover etl-1 --task transform  # Flow from transform\n"
     "  kubectl headway recover etl-1 --step transform --update-phase\n"
     "  kubectl headway recover etl-1 --provide-outputs transform '{\"n\": 1}' --yes --wait\n"
-    "  kubectl headway recover etl-1 --provide-outputs transform @outputs.json",
+    "  kubectl headway recover etl-1 --provide-outputs transform @outputs.json\n"
+    "  kubectl headway recover files-1 --task process --items 3,7  # those items, then on",
     "submit": "kubectl headway submit etl -p date=2026-11-21 --watch",
 }
 
@@ -421,12 +471,14 @@ def parser() -> argparse.ArgumentParser:
     get.add_argument(
         "-w", "--watch", action="store_true", help="a new frame on every change, until it ends"
     )
+    get.add_argument("--items", action="store_true", help="list every item of each map task")
     history = command("history", "the progress path: every step the execution took, who and when")
     history.add_argument("execution")
     logs = command("logs", "a task's logs (its latest attempt)")
     logs.add_argument("execution")
     logs.add_argument("task", nargs="?")
     logs.add_argument("--attempt", type=int, help="this attempt instead of the latest")
+    logs.add_argument("--item", type=int, help="this item of a map task")
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("--all", action="store_true", help="every task, lines prefixed with its name")
     recover = command("recover", "recover an execution (a RecoveryRequest, as you)")
@@ -439,6 +491,7 @@ def parser() -> argparse.ArgumentParser:
     recover.add_argument(
         "--update-phase", action="store_true", help="with --step: update the execution's phase"
     )
+    recover.add_argument("--items", help="items of the map task named, like 3,7")
     recover.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     recover.add_argument("--wait", action="store_true", help="follow the request to its end")
     recover.add_argument("--timeout", type=float, default=600, help="seconds --wait waits")

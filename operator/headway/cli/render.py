@@ -15,10 +15,11 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from headway.core import items
 from headway.core.history import AUDIT_EVENTS
 from headway.core.recovery import graph_of
 from headway.models.base import parse_time
-from headway.models.execution import ExecutionStatus, HistoryEntry, TaskStatus
+from headway.models.execution import ExecutionStatus, HistoryEntry, MapStatus, TaskStatus
 
 JSON = dict[str, Any]
 # (symbol, style) per phase, as Argo users know them.
@@ -93,7 +94,10 @@ def task_label(name: str, state: TaskStatus, now: datetime.datetime, wide: bool,
         label.append(f" (join of {', '.join(join_of)})", style="dim")
     label.append("  ")
     label.append_text(phase_text(state.phase, bool(state.held)))
-    label.append(f"  attempts {state.attempts}")
+    if state.map is not None:
+        label.append(f"  {items_summary(state.map)}")
+    else:
+        label.append(f"  attempts {state.attempts}")
     label.append(f"  {duration(span(state.started_at, state.finished_at, now))}")
     if state.job:
         label.append(f"  job {state.job}", style="dim")
@@ -105,6 +109,32 @@ def task_label(name: str, state: TaskStatus, now: datetime.datetime, wide: bool,
         label.append(f"  key {key}  outputs {_outputs_summary(state.outputs)}", style="dim")
         label.append(f"  auto-recoveries {state.auto_recoveries}", style="dim")
     return label
+
+
+def items_summary(state: MapStatus) -> str:
+    """A map's items counted by phase: ``items 20: 17 Succeeded, 3 Failed``."""
+    found = [f"{n} {phase}" for phase, n in items.counts(state).items() if n]
+    return f"items {state.count}" + (f": {', '.join(found)}" if found else "")
+
+
+def items_table(execution: Mapping[str, Any], task: str) -> Table:
+    """One row per item of a map task: phase, attempts, Job, reason and message."""
+    status = status_of(execution)
+    state = status.tasks[task].map
+    assert state is not None
+    table = Table(title=f"items of {task} ({items_summary(state)})", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    for column in ("item", "phase", "attempts", "job", "outputs"):
+        table.add_column(column.upper(), no_wrap=True)
+    table.add_column("REASON", overflow="fold", ratio=1)
+    name = execution["metadata"]["name"]
+    for index in range(state.count):
+        item = items.item_state(state, index)
+        job = items.job_name(name, task, index, item.attempts) if item.attempts else "-"
+        reason = ": ".join(p for p in (item.reason, item.message) if p)
+        table.add_row(str(index), phase_text(item.phase), str(item.attempts), job,
+                      _outputs_summary(item.outputs, 30), reason)  # fmt: skip
+    return table
 
 
 def task_tree(execution: Mapping[str, Any], now: datetime.datetime, wide: bool = False) -> Tree:
@@ -188,7 +218,7 @@ def history_table(execution: Mapping[str, Any]) -> Table:
         style = "bold yellow" if entry.event in AUDIT_EVENTS else None
         table.add_row(
             entry.time.astimezone(datetime.UTC).strftime("%H:%M:%S"),
-            entry.task or "-",
+            items.label(entry.task, entry.item) if entry.task else "-",
             entry.event,
             str(entry.attempt) if entry.attempt is not None else "-",
             entry.by or "-",

@@ -131,7 +131,9 @@ class Console:
             f'execution "{name}"', lambda: kube.get(path_of(API_VERSION, "executions", ns, name))
         )
         query = request.rel_url.query
-        shown = views.preview_of(found, query.get("mode", "Flow"), query.get("task"))
+        shown = views.preview_of(
+            found, query.get("mode", "Flow"), query.get("task"), query.get("items")
+        )
         if isinstance(shown, str):
             return _error(400, shown)
         return web.json_response(shown)
@@ -184,6 +186,11 @@ class Console:
         selector = (
             f"headway.dev/execution-uid={execution['metadata']['uid']},headway.dev/task={task}"
         )
+        item = request.rel_url.query.get("item")
+        if item is not None:
+            if not item.isdigit():
+                return _error(400, f"item must be an item number, not {item!r}")
+            selector += f",headway.dev/item={item}"
         jobs = await self.call(
             "listing the task's Jobs",
             lambda: kube.get(path_of("batch/v1", "jobs", ns), labelSelector=selector),

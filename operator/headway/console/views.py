@@ -46,7 +46,7 @@ def detail(execution: Mapping[str, Any], requests: Sequence[Mapping[str, Any]] =
         **summary(execution),
         "namespace": execution["metadata"].get("namespace"),
         "graph": tasks,
-        "tasks": status.get("tasks") or {},
+        "tasks": {name: _for_page(state) for name, state in (status.get("tasks") or {}).items()},
         "history": status.get("history") or [],
         "requests": (status.get("recovery") or {}).get("requests") or [],
         "conditions": status.get("conditions") or [],
@@ -66,10 +66,37 @@ def request_view(request: Mapping[str, Any]) -> JSON:
         "name": request["metadata"]["name"],
         "mode": spec.get("mode"),
         "task": spec.get("task"),
+        "items": spec.get("items"),
         "phase": status.get("phase") or "Pending",
         "message": status.get("message"),
         "requestedBy": status.get("requestedBy"),
     }
+
+
+def _for_page(state: Mapping[str, Any]) -> JSON:
+    """A task's status as the page needs it: a map's item keys (10 characters an item,
+    only the engine compares them) left out."""
+    found = dict(state)
+    if isinstance(found.get("map"), dict):
+        found["map"] = {k: v for k, v in found["map"].items() if k != "keys"}
+    return found
+
+
+def items_of(raw: Any) -> tuple[int, ...] | str | None:
+    """Item numbers as the page sends them (a list, or ``3,7`` in a query), or what is
+    wrong with them."""
+    if raw is None or raw == "":
+        return None
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, list) or not parts:
+        return "items must be a list of item numbers"
+    found = []
+    for part in parts:
+        text = str(part).strip()
+        if isinstance(part, bool) or not text.isdigit():
+            return f"items must be item numbers (0, 1, ...), not {part!r}"
+        found.append(int(text))
+    return tuple(found)
 
 
 def _status(execution: Mapping[str, Any]) -> ExecutionStatus:
@@ -79,13 +106,18 @@ def _status(execution: Mapping[str, Any]) -> ExecutionStatus:
         return ExecutionStatus()  # nothing can be offered on a status that does not parse
 
 
-def preview_of(execution: Mapping[str, Any], mode: str, task: str | None) -> JSON | str:
-    """What recovering ``execution`` in ``mode`` (on ``task``) would do now, or what is
-    wrong with the question."""
+def preview_of(
+    execution: Mapping[str, Any], mode: str, task: str | None, items: str | None = None
+) -> JSON | str:
+    """What recovering ``execution`` in ``mode`` (on ``task``, its ``items``) would do
+    now, or what is wrong with the question."""
     if mode not in MODES:
         return f"mode must be one of {', '.join(MODES)}"
+    chosen = items_of(items)
+    if isinstance(chosen, str):
+        return chosen
     outputs: JSON | None = {} if mode == "ProvideOutputs" else None
-    order = Order(mode, task=task or None, outputs=outputs)  # type: ignore[arg-type]
+    order = Order(mode, task=task or None, outputs=outputs, items=chosen)  # type: ignore[arg-type]
     return dataclasses.asdict(preview(_status(execution), order))
 
 
@@ -134,4 +166,9 @@ def request_spec(execution: str, body: Mapping[str, Any]) -> JSON | str:
         spec["outputs"] = outputs
     if mode == "Step" and body.get("updateExecutionPhase"):
         spec["updateExecutionPhase"] = True
+    chosen = items_of(body.get("items"))
+    if isinstance(chosen, str):
+        return chosen
+    if chosen is not None:
+        spec["items"] = list(chosen)
     return spec

@@ -27,6 +27,8 @@ class Preview:
     kept: list[str]  # every other task: left as it is, outputs, attempts and Jobs
     warning: str  # the seeds' confirmation text
     problem: str | None = None  # why the engine would reject it now (nothing reruns)
+    # Map task -> the items it reruns (ProvideOutputs: resolves); the rest are kept.
+    items: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
 
 def warning_of(order: Order) -> str:
@@ -44,7 +46,8 @@ def preview(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None
         return Preview(order.mode, order.task, [], order_of, warning_of(order), found.message)
     touched = set(found.ordered)
     kept = [t for t in order_of if t not in touched]
-    return Preview(order.mode, order.task, found.ordered, kept, warning_of(order))
+    return Preview(order.mode, order.task, found.ordered, kept, warning_of(order), None,
+                   found.items)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Offer:
     task: str | None
     warning: str
     reruns: list[str]
+    items: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
 
 ACTIONS = (
@@ -77,7 +81,7 @@ def offers(status: ExecutionStatus) -> dict[str, list[Offer]]:
     whole = preview(status, Order("Flow"), graph)
     if whole.problem is None:
         found[""] = [Offer("recover-workflow", "Recover workflow", "Flow", None,
-                           whole.warning, whole.reruns)]  # fmt: skip
+                           whole.warning, whole.reruns, whole.items)]  # fmt: skip
     for task in graph.order:
         for action, title, mode in ACTIONS:
             # Outputs are checked when given: any object stands in for them here.
@@ -85,6 +89,6 @@ def offers(status: ExecutionStatus) -> dict[str, list[Offer]]:
             shown = preview(status, order, graph)
             if shown.problem is None:
                 found.setdefault(task, []).append(
-                    Offer(action, title, mode, task, shown.warning, shown.reruns)
+                    Offer(action, title, mode, task, shown.warning, shown.reruns, shown.items)
                 )
     return found
