@@ -172,3 +172,48 @@ def test_submit_and_user_errors_name_the_problem(
         [str(CLI), "recover", "--help"], capture_output=True, text=True, check=False
     )
     assert "examples:" in helped.stdout and "--provide-outputs" in helped.stdout
+
+
+def test_a_map_in_the_cli_counts_lists_logs_and_recovers_items(
+    cluster: Cluster, operator: ChartOperator, namespace: str
+) -> None:
+    grant(cluster, namespace, "alice", *RECOVERER)
+    code = (
+        'case "$ITEM" in 2|3) test "$GATE" = open || { echo "item $ITEM says no"; exit 3; };; '
+        f'esac; echo "{{\\"n\\": $ITEM}}" > {OUT}'
+    )
+    each = {
+        "name": "each",
+        "map": {"items": [0, 1, 2, 3, 4]},
+        "command": ["sh", "-c", code],
+        "env": [
+            {"name": "ITEM", "value": "{{ item }}"},
+            {"name": "GATE", "valueFrom": {"configMapKeyRef": {"name": "gate", "key": "state"}}},
+        ],
+    }
+    failing_run(cluster, namespace, "many", [each])
+    shown = run(cluster, "alice", namespace, "get", "many-1")
+    assert shown.returncode == 0, shown.stderr
+    assert "items 5: 3 Succeeded, 2 Failed" in shown.stdout
+    listed = run(cluster, "alice", namespace, "get", "many-1", "--items")
+    rows = [line.split() for line in listed.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [(r[0], r[2]) for r in rows] == [
+        ("0", "Succeeded"), ("1", "Succeeded"), ("2", "Failed"), ("3", "Failed"),
+        ("4", "Succeeded"),
+    ]  # fmt: skip
+    logs = run(cluster, "alice", namespace, "logs", "many-1", "each", "--item", "3")
+    assert logs.stdout == "item 3 says no\n", logs.stderr
+    missing = run(cluster, "alice", namespace, "logs", "many-1", "each", "--item", "9")
+    assert missing.returncode != 0 and "5 items: no item 9" in missing.stderr
+    bad = run(cluster, "alice", namespace, "recover", "many-1", "--task", "each", "--items", "x")
+    assert bad.returncode != 0 and "item numbers separated by commas" in bad.stderr
+    gate(cluster, namespace, "open")
+    before = job_uids(cluster, namespace, "many-1")
+    done = run(cluster, "alice", namespace, "recover", "many-1", "--task", "each",
+               "--items", "3", "--yes", "--wait")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "items of each to rerun: 3" in done.stdout
+    after = job_uids(cluster, namespace, "many-1")
+    assert set(after) - set(before) == {"many-1-each-3-2"}
+    status = execution(cluster.kube, namespace, "many-1")["status"]
+    assert status["tasks"]["each"]["map"]["phases"] == "SSFSS"  # item 2 was not named

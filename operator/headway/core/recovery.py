@@ -372,12 +372,16 @@ def _items_text(chosen: list[int] | None, task: str | None = None) -> str:
 
 
 def outcome(
-    status: ExecutionStatus, mode: RecoveryMode, tasks: list[str]
+    status: ExecutionStatus,
+    mode: RecoveryMode,
+    tasks: list[str],
+    items: dict[str, list[int]] | None = None,
 ) -> Literal["Succeeded", "Failed"] | None:
     """How an applied recovery ended, or None while its tasks still run.
 
     Flow: once none of its tasks runs and the Execution has stopped. Step: once
-    the step has ended. ProvideOutputs: at once."""
+    the step has ended. ProvideOutputs: at once. A map whose items were named
+    (``items``) counts as succeeded when those items did, once it has ended."""
     if mode == "ProvideOutputs":
         return "Succeeded"
     states = [status.tasks[t] for t in tasks if t in status.tasks]
@@ -386,7 +390,18 @@ def outcome(
             return None
     elif any(s.phase in TASK_ACTIVE for s in states) or status.phase == "Running":
         return None
-    return "Succeeded" if all(s.phase == "Succeeded" for s in states) else "Failed"
+    named = items or {}
+
+    def succeeded(name: str) -> bool:
+        state = status.tasks[name]
+        if state.phase == "Succeeded":
+            return True
+        chosen, found = named.get(name), state.map
+        if not chosen or found is None:
+            return False
+        return all(found.phases[i : i + 1] == "S" for i in chosen)
+
+    return "Succeeded" if all(succeeded(t) for t in tasks if t in status.tasks) else "Failed"
 
 
 def recover_by_token(

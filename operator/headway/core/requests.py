@@ -100,7 +100,11 @@ def complete_records(status: ExecutionStatus, now: datetime.datetime) -> Executi
         return status
     records: list[AppliedRequest] = []
     for record in status.recovery.requests:
-        ended = None if record.completed_at else outcome(status, record.mode, record.tasks)
+        ended = (
+            None
+            if record.completed_at
+            else outcome(status, record.mode, record.tasks, record.items)
+        )
         if ended is None:
             records.append(record)
             continue
