@@ -166,6 +166,56 @@ def recover_demo(kube: Kube, examples: Path) -> bool:
     return True
 
 
+def map_demo(kube: Kube, examples: Path) -> bool:
+    """A map of 20 files where three fail; a Flow recovery reruns exactly those three."""
+    console.rule("map: fan out over 20 files, recover item by item")
+    apply_file(kube, examples / "map.yaml")
+    failed = wait_done(kube, "files-1")
+    process = failed["status"]["tasks"]["process"]
+    console.print(
+        f"files-1: {failed['status']['phase']}; process: {process['phase']}: "
+        f"{process.get('message')}\n  item phases: {process['map']['phases']}"
+    )
+    before = {
+        j["metadata"]["name"]: j["metadata"]["uid"]
+        for j in kube.get(
+            path_of("batch/v1", "jobs", NAMESPACE), labelSelector="headway.dev/task=process"
+        )["items"]
+    }
+    kube.patch(path_of("v1", "configmaps", NAMESPACE, "file-fixes"), {"data": {"fixed": "yes"}})
+    console.print("[green]✓[/] fixed the three files; recovering with the annotation (a Flow)")
+    kube.patch(
+        path_of(WF, "executions", NAMESPACE, "files-1"),
+        {"metadata": {"annotations": {"headway.dev/recover": "fix-files"}}},
+    )
+    execution = path_of(WF, "executions", NAMESPACE, "files-1")
+    with console.status("waiting for the operator to take the recovery"):
+        while (kube.get(execution).get("status") or {}).get("recovery", {}).get(
+            "lastToken"
+        ) != "fix-files":
+            time.sleep(0.3)
+    done = wait_done(kube, "files-1")
+    after = {
+        j["metadata"]["name"]: j["metadata"]["uid"]
+        for j in kube.get(
+            path_of("batch/v1", "jobs", NAMESPACE), labelSelector="headway.dev/task=process"
+        )["items"]
+    }
+    new = sorted(set(after) - set(before))
+    untouched = sum(1 for name, uid in before.items() if after.get(name) == uid)
+    report = done["status"]["tasks"]["report"].get("outputs")
+    console.print(f"new Jobs: {', '.join(new)}\nreport: {report}")
+    expected = ["files-1-process-11-2", "files-1-process-17-2", "files-1-process-4-2"]
+    if done["status"]["phase"] != "Succeeded" or new != expected or untouched != 20:
+        console.print("[red]the map recovery did not rerun exactly the three failed items[/]")
+        return False
+    console.print(
+        f"[green]✓[/] exactly items 4, 11 and 17 reran; the other {untouched - 3} succeeded "
+        "items' Jobs were untouched."
+    )
+    return True
+
+
 def main() -> int:
     layout = Layout.default()
     with console.status("starting the local cluster (the first run builds Kubernetes: ~7 min)"):
@@ -188,6 +238,8 @@ def main() -> int:
         console.print("[red]the ETL execution did not succeed[/]")
         return 1
     if not recover_demo(kube, examples):
+        return 1
+    if not map_demo(kube, examples):
         return 1
     cyclic = {
         "apiVersion": WF,
@@ -216,6 +268,7 @@ def main() -> int:
         f"  kubectl -n {NAMESPACE} get executions,jobs\n"
         f"  kubectl -n {NAMESPACE} describe execution report-nightly\n"
         f"  kubectl -n {NAMESPACE} get recoveryrequests\n"
+        f"  .venv/bin/kubectl-headway get files-1 --items -n {NAMESPACE}\n"
         f"  kubectl -n {chart.NAMESPACE} get pods,leases\n"
         f"  kubectl get --raw /api/v1/namespaces/{chart.NAMESPACE}/services/"
         "headway-metrics:8080/proxy/metrics | grep ^headway_\n"

@@ -124,9 +124,11 @@ def items_table(execution: Mapping[str, Any], task: str) -> Table:
     assert state is not None
     table = Table(title=f"items of {task} ({items_summary(state)})", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
-    for column in ("item", "phase", "attempts", "job", "outputs"):
-        table.add_column(column.upper(), no_wrap=True)
-    table.add_column("REASON", overflow="fold", ratio=1)
+    table.add_column("ITEM", no_wrap=True, min_width=4)
+    table.add_column("PHASE", no_wrap=True, min_width=11)
+    table.add_column("ATTEMPTS", no_wrap=True, min_width=8)
+    for column in ("job", "outputs", "reason"):
+        table.add_column(column.upper(), overflow="fold")
     name = execution["metadata"]["name"]
     for index in range(state.count):
         item = items.item_state(state, index)
