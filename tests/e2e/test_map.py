@@ -229,3 +229,32 @@ def test_map_parallelism_and_an_empty_list(
     start(cluster, namespace, "empty", [lister([]), worker([]), SUMMER])
     done = wait_phase(cluster.kube, namespace, "empty-1", "Succeeded")
     assert done["status"]["tasks"]["sum"]["outputs"] == {"proc": []}
+
+
+def test_an_operator_killed_mid_map_starts_no_item_twice_and_loses_none(
+    cluster: Cluster, operator: ChartOperator, namespace: str
+) -> None:
+    """40 items, four at a time; the operator SIGKILLed twice while they run: every item
+    has exactly one Job (attempt 1), and every output arrives, in order."""
+    gate(cluster, namespace, "open")
+    slow = worker([], parallelism=4)
+    slow["command"] = ["sh", "-c", "sleep 0.3; " + slow["command"][2]]
+    start(cluster, namespace, "kill", [lister(list(range(40))), slow, SUMMER])
+
+    def succeeded() -> int:
+        status = execution(cluster.kube, namespace, "kill-1").get("status") or {}
+        state = ((status.get("tasks") or {}).get("proc") or {}).get("map") or {}
+        return str(state.get("phases", "")).count("S")
+
+    for seen in (8, 24):
+        wait_for(lambda seen=seen: succeeded() >= seen, f"{seen} items to succeed")
+        operator.kill()
+        operator.start()
+    done = wait_phase(cluster.kube, namespace, "kill-1", "Succeeded", timeout=300)
+    assert sorted(item_jobs(cluster, namespace, "kill-1")) == sorted(
+        f"kill-1-proc-{i}-1" for i in range(40)
+    )
+    assert done["status"]["tasks"]["proc"]["map"]["attempts"] == {}
+    assert done["status"]["tasks"]["sum"]["outputs"]["proc"] == [
+        {"n": i, "at": i} for i in range(40)
+    ]
