@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+from headway.core import items
 from headway.core.decide import decide
 from headway.core.spec import outputs_limit
 from headway.handlers.reconcile import load_view
@@ -23,8 +24,10 @@ NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
 UID = "0b6e1f9e-0000-4000-8000-000000000000"
 
 
-def _job(name: str, task: str, ended: bool) -> tuple[JSON, JSON]:
+def _job(name: str, task: str, ended: bool, item: int | None = None) -> tuple[JSON, JSON]:
     labels = {"headway.dev/task": task, "headway.dev/attempt": "1"}
+    if item is not None:
+        labels["headway.dev/item"] = str(item)
     job = {
         "metadata": {
             "name": name,
@@ -98,6 +101,47 @@ def snapshot(tasks: int, ending: int) -> Snapshot:
     return Snapshot(execution, {j["metadata"]["name"]: j for j in jobs}, pods, [])
 
 
+def map_snapshot(count: int, ending: int) -> Snapshot:
+    """One map task of N items: the first half Succeeded, the rest Running; item
+    ``ending`` has just ended (its pod says so), the event this pass handles."""
+    workflow = WorkflowSpec.model_validate(
+        {
+            "taskDefaults": {"image": "bench", "command": ["true"]},
+            "tasks": [{"name": "m", "map": {"items": list(range(count))}}],
+        }
+    )
+    state = items.expand(None, [items.item_key("b", i, i) for i in range(count)])
+    for i in range(count):
+        done = i < count // 2
+        items.put_item(
+            state,
+            i,
+            TaskStatus(
+                phase="Succeeded" if done else "Running",
+                attempts=1,
+                outputs={"n": 1} if done else None,
+            ),
+        )
+    status = ExecutionStatus(
+        phase="Running", workflow=workflow, params={}, outputs_limit=outputs_limit(workflow)
+    )
+    status.tasks["m"] = TaskStatus(phase="Running", attempts=1, map=state, started_at=NOW)
+    jobs, pods = [], []
+    for i in range(count):
+        job, pod = _job(f"exe-m-{i}-1", "m", i < count // 2 or i == ending, item=i)
+        jobs.append(job)
+        pods.append(pod)
+    execution = {
+        "apiVersion": "headway.dev/v1alpha1",
+        "kind": "Execution",
+        "metadata": {"name": "exe", "namespace": "bench", "uid": UID, "resourceVersion": "7",
+                     "generation": 1},
+        "spec": {"workflow": workflow.wire()},
+        "status": status.wire(),
+    }  # fmt: skip
+    return Snapshot(execution, {j["metadata"]["name"]: j for j in jobs}, pods, [])
+
+
 def one_pass(shot: Snapshot, memory: Memory) -> None:
     """What the operator does for one event, the network aside: parse what the caches
     show, decide, and encode the status write (the difference from the version read)."""
@@ -114,32 +158,37 @@ def one_pass(shot: Snapshot, memory: Memory) -> None:
     memory.planned(view.uid, decision.since)
 
 
-def least_costs(sizes: tuple[int, ...], events: int = 30, repeats: int = 7) -> dict[int, float]:
+def least_costs(
+    sizes: tuple[int, ...], events: int = 30, repeats: int = 7, of_items: bool = False
+) -> dict[int, float]:
     """Per size, the least of ``repeats`` runs of :func:`cost_per_event`, as ``timeit``
     advises (on a shared machine a slower run measures what else woke up, not the code);
     the sizes take turns, so a slow spell of the machine falls on all of them alike."""
     best = dict.fromkeys(sizes, float("inf"))
     for _ in range(repeats):
         for size in sizes:
-            best[size] = min(best[size], cost_per_event(size, events))
+            best[size] = min(best[size], cost_per_event(size, events, of_items))
     return best
 
 
-def cost_per_event(tasks: int, events: int = 30) -> float:
+def cost_per_event(tasks: int, events: int = 30, of_items: bool = False) -> float:
     """Thread CPU per event, in steady state: each event one more attempt ending, with the
-    operator's memory kept from the pass before (as it is between events)."""
-    shot, memory = snapshot(tasks, tasks // 2), Memory()
+    operator's memory kept from the pass before (as it is between events). ``of_items``:
+    the attempts are a map's items (N items of one task), not N tasks."""
+    first = map_snapshot if of_items else snapshot
+    shot, memory = first(tasks, tasks // 2), Memory()
     one_pass(shot, memory)  # the first pass after a start parses everything once
     ends = list(range(tasks // 2 + 1, tasks))[:events]
     started = time.thread_time()
     for ending in ends:
-        shot = ended(shot, memory, ending)
+        shot = ended(shot, memory, ending, of_items)
         one_pass(shot, memory)
     return (time.thread_time() - started) / len(ends)
 
 
-def ended(shot: Snapshot, memory: Memory, task: int) -> Snapshot:
-    """The next event: task ``task``'s pod has ended; the Execution is as last written."""
+def ended(shot: Snapshot, memory: Memory, task: int, of_items: bool = False) -> Snapshot:
+    """The next event: task (or item) ``task``'s pod has ended; the Execution is as last
+    written."""
     kept = memory.kept[UID]
     execution = {
         **shot.execution,
@@ -147,7 +196,10 @@ def ended(shot: Snapshot, memory: Memory, task: int) -> Snapshot:
         "status": kept.raw,
     }
     pods = list(shot.pods)
-    _job_obj, pod = _job(f"exe-t{task}-1", f"t{task}", True)
+    if of_items:
+        _job_obj, pod = _job(f"exe-m-{task}-1", "m", True, item=task)
+    else:
+        _job_obj, pod = _job(f"exe-t{task}-1", f"t{task}", True)
     pod["metadata"]["resourceVersion"] = f"p{task}"
     pods[task] = pod
     return Snapshot(execution, shot.jobs, pods, [])
@@ -156,3 +208,5 @@ def ended(shot: Snapshot, memory: Memory, task: int) -> Snapshot:
 if __name__ == "__main__":
     for n, cost in least_costs((10, 100, 1000)).items():
         print(f"{n:5} tasks: {cost * 1000:8.2f} ms per event")
+    for n, cost in least_costs((100, 1000, 10_000), repeats=3, of_items=True).items():
+        print(f"{n:5} items: {cost * 1000:8.2f} ms per item completion")

@@ -189,8 +189,10 @@ class JobFacts:
     ) -> dict[str, ObservedJob]:
         changed = self._changed_pods(pods)
         seen = self._jobs
-        changed.update(changed_keys(jobs, seen))
-        if len(seen) + len(changed) > len(jobs):  # some Job is gone: forget it
+        fresh = changed_keys(jobs, seen)
+        changed.update(fresh)
+        # Jobs come (in ``fresh`` and not yet seen) or go: more seen than that leaves.
+        if len(seen) + sum(1 for name in fresh if name not in seen) > len(jobs):
             for name in seen.keys() - jobs.keys():
                 del seen[name]
                 self._touch(self.facts.pop(name, None))
