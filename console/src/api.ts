@@ -6,7 +6,8 @@ export interface GraphTask { name: string; dependencies: string[] }
 export interface ItemDetail { attempts?: number; exitCode?: number | null; reason?: string; message?: string; failures?: number }
 export interface MapState {
   count: number; phases: string; attempts: Record<string, number>;
-  outputs: Record<string, Record<string, unknown>>; items: Record<string, ItemDetail>;
+  // Page (item / 100) -> item -> outputs, for items that succeeded with any.
+  outputs: Record<string, Record<string, Record<string, unknown>>>; items: Record<string, ItemDetail>;
 }
 export interface TaskState {
   phase?: string; attempts?: number; job?: string; reason?: string; message?: string;

@@ -3,6 +3,7 @@
 import type { MapState, Offer, Preview } from "./api";
 import { el } from "./dom";
 
+export const PAGE = 100;  // items per page of outputs, as the engine writes them
 export const LETTERS: Record<string, string> = { P: "Pending", R: "Running", T: "Retrying", S: "Succeeded", F: "Failed", B: "Blocked" };
 
 export function itemCounts(map: MapState): Record<string, number> {
@@ -23,7 +24,8 @@ export function itemView(map: MapState, index: number): ItemView {
   const detail = map.items[String(index)];
   const attempts = detail?.attempts ?? map.attempts[String(index)] ?? (phase === "Pending" ? 0 : 1);
   const reason = [detail?.reason, detail?.message].filter(Boolean).join(": ");
-  const outputs = phase === "Succeeded" ? map.outputs[String(index)] || {} : null;
+  const page = map.outputs[String(Math.floor(index / PAGE))] || {};
+  const outputs = phase === "Succeeded" ? page[String(index)] || {} : null;
   return { index, phase, attempts, reason, outputs };
 }
 

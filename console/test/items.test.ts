@@ -7,7 +7,7 @@ import { detail } from "./fixtures";
 
 const map: MapState = {
   count: 5, phases: "SSFRP", attempts: { "1": 3 },
-  outputs: { "0": { n: 0 } }, items: { "2": { attempts: 2, reason: "NonZeroExit", message: "exited with code 3", failures: 2 } },
+  outputs: { "0": { "0": { n: 0 } } }, items: { "2": { attempts: 2, reason: "NonZeroExit", message: "exited with code 3", failures: 2 } },
 };
 
 describe("a map's items", () => {

@@ -4,7 +4,9 @@ list's task rerun), as a user drives them against the chart-installed operator."
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -231,6 +233,10 @@ def test_map_parallelism_and_an_empty_list(
     assert done["status"]["tasks"]["sum"]["outputs"] == {"proc": []}
 
 
+def reached(count: Callable[[], int], least: int) -> bool:
+    return count() >= least
+
+
 def test_an_operator_killed_mid_map_starts_no_item_twice_and_loses_none(
     cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
@@ -247,7 +253,7 @@ def test_an_operator_killed_mid_map_starts_no_item_twice_and_loses_none(
         return str(state.get("phases", "")).count("S")
 
     for seen in (8, 24):
-        wait_for(lambda seen=seen: succeeded() >= seen, f"{seen} items to succeed")
+        wait_for(functools.partial(reached, succeeded, seen), f"{seen} items to succeed")
         operator.kill()
         operator.start()
     done = wait_phase(cluster.kube, namespace, "kill-1", "Succeeded", timeout=300)

@@ -152,7 +152,7 @@ def test_requests_name_items_and_bad_ones_are_rejected() -> None:
                                   by="a"), T0)  # fmt: skip
     assert isinstance(given, Recovered)
     state = given.status.tasks["proc"].map
-    assert state is not None and state.phases == "SSFS" and state.outputs["0"] == {"n": 9}
+    assert state is not None and state.phases == "SSFS" and state.outputs["0"]["0"] == {"n": 9}
 
 
 def test_a_step_on_one_item_keeps_the_other_failed_item_failed() -> None:
@@ -180,7 +180,7 @@ def test_expansion_keeps_ended_items_whose_key_is_unchanged() -> None:
         items.put_item(old, index, items.item_state(old, index).model_copy(
             update={"phase": "Succeeded", "attempts": 1, "outputs": {"i": index}}))  # fmt: skip
     grown = items.expand(old, [items.item_key(base, i, v) for i, v in enumerate([1, 9, 3])])
-    assert grown.phases == "SPP" and grown.outputs == {"0": {"i": 0}}
+    assert grown.phases == "SPP" and grown.outputs == {"0": {"0": {"i": 0}}}
     assert grown.attempts == {"1": 1}  # item 1 changed: its next Job is attempt 2
 
 

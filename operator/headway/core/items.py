@@ -32,6 +32,35 @@ KEY_CHARS = 10  # of an item's idempotency key kept to tell whether it changed
 ITEM_BYTES = 100  # status bytes set aside per item: letter, key, a failed item's detail
 ITEM_MESSAGE_LIMIT = 64  # a failed item's message in status (Events keep it whole)
 DETAIL_MESSAGES = 1_000  # items whose detail keeps a message; the rest keep the reason
+PAGE = 100  # items per page of outputs
+
+
+def page_of(index: int) -> str:
+    return str(index // PAGE)
+
+
+def outputs_of(state: MapStatus, index: int) -> dict[str, Any] | None:
+    """Item ``index``'s outputs as recorded (None: none recorded)."""
+    page = state.outputs.get(page_of(index))
+    return page.get(str(index)) if page is not None else None
+
+
+def set_outputs(state: MapStatus, index: int, outputs: dict[str, Any] | None) -> None:
+    """Record (or, None, forget) an item's outputs; copies the page it changes (pages are
+    shared with the status this one was copied from)."""
+    key, name = page_of(index), str(index)
+    page = state.outputs.get(key)
+    if outputs is None and (page is None or name not in page):
+        return
+    fresh = dict(page or {})
+    if outputs is None:
+        del fresh[name]
+    else:
+        fresh[name] = outputs
+    if fresh:
+        state.outputs[key] = fresh
+    else:
+        state.outputs.pop(key, None)
 
 
 class ItemsError(ValueError):
@@ -136,8 +165,9 @@ def expand(old: MapStatus | None, keys: list[str]) -> MapStatus:
             phases.append(letter)
             if name in old.attempts:
                 fresh.attempts[name] = old.attempts[name]
-            if name in old.outputs:
-                fresh.outputs[name] = old.outputs[name]
+            kept = outputs_of(old, index)
+            if kept is not None:
+                fresh.outputs.setdefault(page_of(index), {})[name] = kept
             if name in old.items:
                 fresh.items[name] = old.items[name]
             continue
@@ -173,7 +203,7 @@ def item_state(state: MapStatus, index: int) -> TaskStatus:
     else:
         found = TaskStatus(phase=phase, attempts=state.attempts.get(name, default_attempts(phase)))
     if phase == "Succeeded":
-        found.outputs = state.outputs.get(name, {})
+        found.outputs = outputs_of(state, index) or {}
     return found
 
 
@@ -193,10 +223,7 @@ def put_item(state: MapStatus, index: int, item: TaskStatus) -> None:
     name, letter = str(index), LETTERS[item.phase]
     if state.phases[index] != letter:
         state.phases = state.phases[:index] + letter + state.phases[index + 1 :]
-    if item.phase == "Succeeded" and item.outputs:
-        state.outputs[name] = item.outputs
-    else:
-        state.outputs.pop(name, None)
+    set_outputs(state, index, item.outputs if item.phase == "Succeeded" and item.outputs else None)
     if item.phase != "Succeeded" and needs_detail(item):
         keep_message = name in state.items or len(state.items) < DETAIL_MESSAGES
         message = item.message if keep_message else None
@@ -239,7 +266,11 @@ def counts(state: MapStatus) -> dict[TaskPhase, int]:
 
 def outputs_list(state: MapStatus) -> list[dict[str, Any]]:
     """The items' outputs in item order, as successors receive them."""
-    return [state.outputs.get(str(i), {}) for i in range(state.count)]
+    found: list[dict[str, Any]] = [{}] * state.count
+    for page in state.outputs.values():
+        for name, outputs in page.items():
+            found[int(name)] = outputs
+    return found
 
 
 def gathered(state: MapStatus) -> dict[str, list[Any]]:
@@ -253,7 +284,11 @@ def outputs_size(state: MapStatus | None) -> int:
     """The bytes the items' outputs take in status."""
     if state is None or not state.outputs:
         return 0
-    return sum(len(json.dumps(o, separators=(",", ":")).encode()) for o in state.outputs.values())
+    return sum(
+        len(json.dumps(o, separators=(",", ":")).encode())
+        for page in state.outputs.values()
+        for o in page.values()
+    )
 
 
 def rerun_items(state: MapStatus, items: list[int] | None) -> list[int]:

@@ -89,8 +89,10 @@ class MapStatus(Status):
     attempts: dict[str, int] = Field(
         default_factory=dict, description="Item -> attempts, where not the phase's default."
     )
-    outputs: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Item -> outputs, for Succeeded items with any."
+    outputs: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Page (item // core.items.PAGE) -> item -> outputs, for Succeeded items "
+        "with any: paged, so that a write sends the one page that changed.",
     )
     items: dict[str, ItemStatus] = Field(
         default_factory=dict,

@@ -123,7 +123,7 @@ def task_wire(new: TaskStatus, old: TaskStatus, raw: JSON) -> JSON:
     same = old.map.items
     out["map"] = {
         **items.model_dump(by_alias=True, mode="json", exclude={"outputs", "items"}),
-        "outputs": dict(items.outputs),  # JSON as it is
+        "outputs": dict(items.outputs),  # JSON as it is: pages of plain dicts
         "items": {
             index: raw_items[index]
             if same.get(index) is state and index in raw_items
