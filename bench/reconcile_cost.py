@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from headway.core import items
@@ -15,13 +16,14 @@ from headway.core.spec import outputs_limit
 from headway.handlers.reconcile import load_view
 from headway.models.execution import ExecutionStatus, TaskStatus
 from headway.models.workflow import WorkflowSpec
-from headway.runtime.cache import Snapshot
+from headway.runtime.cache import Cache
 from headway.runtime.memory import Memory, wire_status
 from headway.shell.store import merge_diff
 
 JSON = dict[str, Any]
 NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.UTC)
 UID = "0b6e1f9e-0000-4000-8000-000000000000"
+KEY = ("bench", "exe")
 
 
 def _job(name: str, task: str, ended: bool, item: int | None = None) -> tuple[JSON, JSON]:
@@ -58,7 +60,7 @@ def _job(name: str, task: str, ended: bool, item: int | None = None) -> tuple[JS
     return job, pod
 
 
-def snapshot(tasks: int, ending: int) -> Snapshot:
+def snapshot(tasks: int, ending: int) -> Setup:
     """N independent tasks: the first half Succeeded, the rest Running; task ``ending``
     has just ended (its pod says so), the event this pass handles."""
     workflow = WorkflowSpec.model_validate(
@@ -98,10 +100,10 @@ def snapshot(tasks: int, ending: int) -> Snapshot:
         "spec": {"workflow": workflow.wire()},
         "status": status.wire(),
     }
-    return Snapshot(execution, {j["metadata"]["name"]: j for j in jobs}, pods, [])
+    return Setup(execution, jobs, pods)
 
 
-def map_snapshot(count: int, ending: int) -> Snapshot:
+def map_snapshot(count: int, ending: int) -> Setup:
     """One map task of N items: the first half Succeeded, the rest Running; item
     ``ending`` has just ended (its pod says so), the event this pass handles."""
     workflow = WorkflowSpec.model_validate(
@@ -139,12 +141,39 @@ def map_snapshot(count: int, ending: int) -> Snapshot:
         "spec": {"workflow": workflow.wire()},
         "status": status.wire(),
     }  # fmt: skip
-    return Snapshot(execution, {j["metadata"]["name"]: j for j in jobs}, pods, [])
+    return Setup(execution, jobs, pods)
 
 
-def one_pass(shot: Snapshot, memory: Memory) -> None:
-    """What the operator does for one event, the network aside: parse what the caches
-    show, decide, and encode the status write (the difference from the version read)."""
+class Shelf(dict[Any, list[JSON]]):
+    """A stand-in for one of kopf's indexes: key -> the objects indexed under it."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(key, default if default is not None else [])
+
+
+@dataclass
+class Setup:
+    execution: JSON
+    jobs: list[JSON]
+    pods: list[JSON]
+
+    def cache(self) -> tuple[Cache, Shelf]:
+        """The operator's cache, fed with these Jobs and pods as the watches would."""
+        cache, shelf = Cache(), Shelf({KEY: [self.execution]})
+        cache.bind(executions=shelf, requests=Shelf())
+        for job in self.jobs:
+            cache.saw_job(UID, job)
+        for pod in self.pods:
+            cache.saw_pod(UID, pod)
+        return cache, shelf
+
+
+def one_pass(cache: Cache, memory: Memory) -> None:
+    """What the operator does for one event, the network aside: take what the caches
+    show, parse it, decide, and encode the status write (the difference from the version
+    read)."""
+    shot = cache.snapshot(KEY, since=memory.seq_of)
+    assert shot is not None
     view, kept = load_view(None, shot, None, memory)
     decision = decide(view, NOW)
     status = wire_status(decision.status, kept.status, kept.raw)
@@ -176,33 +205,35 @@ def cost_per_event(tasks: int, events: int = 30, of_items: bool = False) -> floa
     operator's memory kept from the pass before (as it is between events). ``of_items``:
     the attempts are a map's items (N items of one task), not N tasks."""
     first = map_snapshot if of_items else snapshot
-    shot, memory = first(tasks, tasks // 2), Memory()
-    one_pass(shot, memory)  # the first pass after a start parses everything once
+    setup, memory = first(tasks, tasks // 2), Memory()
+    cache, shelf = setup.cache()
+    one_pass(cache, memory)  # the first pass after a start parses everything once
     ends = list(range(tasks // 2 + 1, tasks))[:events]
     started = time.thread_time()
     for ending in ends:
-        shot = ended(shot, memory, ending, of_items)
-        one_pass(shot, memory)
+        ended(cache, shelf, memory, ending, of_items)
+        one_pass(cache, memory)
     return (time.thread_time() - started) / len(ends)
 
 
-def ended(shot: Snapshot, memory: Memory, task: int, of_items: bool = False) -> Snapshot:
+def ended(cache: Cache, shelf: Shelf, memory: Memory, task: int, of_items: bool) -> None:
     """The next event: task (or item) ``task``'s pod has ended; the Execution is as last
     written."""
     kept = memory.kept[UID]
-    execution = {
-        **shot.execution,
-        "metadata": {**shot.execution["metadata"], "resourceVersion": kept.resource_version},
-        "status": kept.raw,
-    }
-    pods = list(shot.pods)
+    [execution] = shelf[KEY]
+    shelf[KEY] = [
+        {
+            **execution,
+            "metadata": {**execution["metadata"], "resourceVersion": kept.resource_version},
+            "status": kept.raw,
+        }
+    ]
     if of_items:
         _job_obj, pod = _job(f"exe-m-{task}-1", "m", True, item=task)
     else:
         _job_obj, pod = _job(f"exe-t{task}-1", f"t{task}", True)
     pod["metadata"]["resourceVersion"] = f"p{task}"
-    pods[task] = pod
-    return Snapshot(execution, shot.jobs, pods, [])
+    cache.saw_pod(UID, pod)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from headway.core.facts import JobFacts, observe_jobs
+from headway.core.facts import JobFacts, latest_pods, observe_jobs
+from headway.runtime.cache import Owned
 
 JSON = dict[str, Any]
 JOBS = [f"exe-t{i}-1" for i in range(4)]
@@ -48,44 +49,70 @@ changes = st.tuples(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(changes, min_size=1, max_size=4), min_size=1, max_size=8))
-def test_kept_facts_equal_fresh_facts(passes: list[list[tuple[str, int, int, str]]]) -> None:
+@given(
+    st.lists(st.lists(changes, min_size=1, max_size=4), min_size=1, max_size=8),
+    st.booleans(),
+)
+def test_kept_facts_equal_fresh_facts(
+    passes: list[list[tuple[str, int, int, str]]], told: bool
+) -> None:
+    """Whether each pass is told what changed (the cache's log: ``told``) or compares
+    what it is handed, the facts kept equal the facts worked out afresh."""
     jobs = {name: job(name, 1) for name in JOBS}
     pods = [pod(f"{name}-p0", name, 0, "running") for name in JOBS]
+    owned = Owned()
+    for one in jobs.values():
+        owned.saw_job(one)
+    for one in pods:
+        owned.saw_pod(one)
     facts = JobFacts()
     clock = 1
     for changed in passes:
-        jobs = dict(jobs)  # each pass the caches hand over a new collection
-        pods = list(pods)
         for what, index, slot, state in changed:
             clock += 1
             name = JOBS[index]
             if what == "job":
                 jobs[name] = job(name, clock)
-            elif what == "drop-job":
-                jobs.pop(name, None)
+                owned.saw_job(jobs[name])
+            elif what == "drop-job" and name in jobs:
+                del jobs[name]
+                owned.lost_job(name)
             elif what == "pod" and pods:
                 at = slot % len(pods)
                 old = pods[at]
                 pods[at] = pod(old["metadata"]["name"], old["metadata"]["labels"]["job-name"],
                                clock % 60, state)  # fmt: skip
+                owned.saw_pod(pods[at])
             elif what == "new-pod":
-                pods.insert(
-                    slot % (len(pods) + 1), pod(f"{name}-p{clock}", name, clock % 60, state)
-                )
+                new = pod(f"{name}-p{clock}", name, clock % 60, state)
+                pods.insert(slot % (len(pods) + 1), new)
+                owned.saw_pod(new)
             elif what == "drop-pod" and pods:
-                pods.pop(slot % len(pods))
-        assert facts.update(jobs, pods) == observe_jobs(jobs.values(), pods)
+                owned.lost_pod(pods.pop(slot % len(pods)))
+        fresh = observe_jobs(jobs.values(), pods)
+        assert dict(owned.newest) == latest_pods(pods)
+        since = owned.since(facts.seq) if told else None
+        assert facts.update(dict(owned.jobs), dict(owned.newest), since, owned.seq) == fresh
 
 
 def test_a_pod_swapped_for_another_at_the_same_place_is_regrouped() -> None:
-    """One pod gone and another come in the same pass, at the same position: the Job of
-    the pod that left must not keep it."""
+    """One pod gone and another come in the same pass: the Job of the pod that left must
+    not keep it."""
     jobs = {name: job(name, 1) for name in JOBS[:2]}
     first = [pod("a-p0", JOBS[0], 0, "running"), pod("b-p0", JOBS[1], 0, "running")]
     facts = JobFacts()
-    facts.update(jobs, first)
+    facts.update(jobs, latest_pods(first))
     swapped = [pod("b-p1", JOBS[1], 5, "ok"), first[1]]
-    kept = facts.update(jobs, swapped)
+    kept = facts.update(jobs, latest_pods(swapped))
     assert kept == observe_jobs(jobs.values(), swapped)
     assert kept[JOBS[0]].outcome == "Running" and kept[JOBS[0]].exit_code is None
+
+
+def test_a_reader_too_far_behind_the_log_compares_everything() -> None:
+    owned = Owned()
+    owned.saw_job(job(JOBS[0], 1))
+    start = owned.seq
+    for version in range(2, 3000):
+        owned.saw_job(job(JOBS[0], version))
+    assert owned.since(start) is None  # the log was cut: not known any more
+    assert owned.since(owned.seq) == frozenset()

@@ -162,19 +162,19 @@ def job(name: str) -> JSON:
 
 
 def test_a_job_just_created_is_in_the_snapshot_until_the_watch_shows_it_or_it_expires() -> None:
-    jobs = Index()
     cache = Cache()
-    cache.bind(executions=Index({("ns", "e"): [execution()]}), jobs=jobs, pods=Index(),
-               requests=Index())  # fmt: skip
+    cache.bind(executions=Index({("ns", "e"): [execution()]}), requests=Index())
     cache.wrote(("ns", "e"), None, [job("e-a-1")])
     snapshot = cache.snapshot(("ns", "e"))
     assert snapshot is not None and list(snapshot.jobs) == ["e-a-1"]
     # Never seen: given up on after EXPECTATION_SECONDS (then it is a suspected stall).
     later = cache.snapshot(("ns", "e"), now=time.monotonic() + EXPECTATION_SECONDS + 1)
     assert later is not None and later.jobs == {}
-    # Seen by the watch: the index holds it and the expectation is dropped.
+    # Seen by the watch: the cache holds it and the expectation is dropped.
     cache.wrote(("ns", "e"), None, [job("e-a-2")])
-    jobs.values_of["u1"] = [job("e-a-2")]
+    told = cache.snapshot(("ns", "e"), since=lambda _uid: later.seq)
+    assert told is not None and told.changed == frozenset({"e-a-2"})  # shown: looked at
+    cache.saw_job("u1", job("e-a-2"))
     seen = cache.snapshot(("ns", "e"))
     assert seen is not None and list(seen.jobs) == ["e-a-2"]
     assert cache.expected["u1"] == {}
@@ -257,7 +257,7 @@ def test_a_status_write_that_lost_a_race_reads_the_execution_again_and_decides_a
     # Meanwhile someone else wrote the status (a label, an earlier pass): version 6.
     newer = {**seen, "metadata": {**seen["metadata"], "resourceVersion": "6"}}
     kube = ConflictingKube(newer)
-    snapshot = Snapshot(seen, {}, [], [])
+    snapshot = Snapshot(seen, {}, {}, [])
     outcome = reconcile_execution(kube, snapshot, KEY, Memory(), clock=lambda: T0)  # type: ignore[arg-type]
     assert kube.gets == 1 and len(kube.writes) == 1
     assert kube.writes[0]["metadata"]["resourceVersion"] == "6"

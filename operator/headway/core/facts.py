@@ -6,13 +6,13 @@ Pure: the shell reads the objects and hands them over as dicts.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from headway.core.render import ANNOTATION_KEY, CONTAINER, LABEL_ATTEMPT, LABEL_ITEM, LABEL_TASK
-from headway.core.scan import changed_keys, changed_positions
+from headway.core.scan import changed_keys
 from headway.models.base import parse_time
 
 JSON = dict[str, Any]
@@ -140,37 +140,53 @@ def _pending(
     return since, waiting.get("reason") or "Pending"
 
 
-def latest_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+def job_of_pod(pod: Mapping[str, Any]) -> str | None:
+    """The name of the Job a pod belongs to (its job-name label)."""
+    labels = pod["metadata"].get("labels") or {}
+    name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+    return str(name) if name else None
+
+
+def _age_key(pod: Any) -> tuple[str, str]:
+    """Newest last: by creation time, then name (one order wherever pods are grouped)."""
+    meta = pod["metadata"]
+    return (meta.get("creationTimestamp") or "", meta["name"])
+
+
+def newest_pod(pods: Collection[Mapping[str, Any]]) -> JSON | None:
+    """The newest of one Job's pods (a retry of the pod by the kubelet, a reschedule)."""
+    return dict(max(pods, key=_age_key)) if pods else None
+
+
+def latest_pods(pods: Iterable[Mapping[str, Any]]) -> dict[str, JSON]:
     """Job name -> its newest pod, in one pass (never jobs x pods)."""
-    newest: dict[str, Mapping[str, Any]] = {}
+    newest: dict[str, JSON] = {}
     for pod in pods:
-        meta = pod["metadata"]
-        labels = meta.get("labels") or {}
-        job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+        job = job_of_pod(pod)
         if not job:
             continue
         seen = newest.get(job)
-        if seen is None or (meta.get("creationTimestamp") or "") >= (
-            seen["metadata"].get("creationTimestamp") or ""
-        ):
-            newest[job] = pod
+        if seen is None or _age_key(pod) >= _age_key(seen):
+            newest[job] = dict(pod)
     return newest
 
 
 class JobFacts:
-    """Job name -> the facts about that attempt, kept from one pass to the next. The caches
-    hand over the same Job and pod objects until one changes, so a pass finds what changed
-    by identity and observes only those Jobs again; the planner then reads a plain dict."""
+    """Job name -> the facts about that attempt, kept from one pass to the next. A pass
+    is told which Jobs changed (their Job, or their newest pod) when the caches know it,
+    else finds them by identity (the caches hand over the same objects until one
+    changes); either way it observes only those Jobs again, and the planner reads a
+    plain dict."""
 
     def __init__(self) -> None:
-        self._pods: list[Mapping[str, Any]] = []
-        self._newest: dict[str, Mapping[str, Any]] = {}  # Job name -> its newest pod
-        self._jobs: dict[str, Mapping[str, Any]] = {}  # Job name -> the object observed
+        self._jobs: Mapping[str, Mapping[str, Any]] = {}  # Job name -> the Job observed
+        self._newest: Mapping[str, Mapping[str, Any]] = {}  # Job name -> its newest pod
         self.facts: dict[str, ObservedJob] = {}
         self.quiet: set[tuple[str, str | None]] = set()  # kept with the facts: quiet_of(facts)
         # Tasks whose Job facts changed since the last plan that was carried out (None: a
         # Job with no task label changed, so every task must be looked at).
         self.touched: set[str] | None = set()
+        self.seq: int | None = None  # the snapshot these facts were last brought up to
 
     def planned(self) -> None:
         """A plan made from these facts was carried out: changes from here on are new."""
@@ -185,75 +201,48 @@ class JobFacts:
             self.touched = None
 
     def update(
-        self, jobs: Mapping[str, Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]
+        self,
+        jobs: Mapping[str, Mapping[str, Any]],
+        newest: Mapping[str, Mapping[str, Any]],
+        changed: AbstractSet[str] | None = None,
+        seq: int | None = None,
     ) -> dict[str, ObservedJob]:
-        changed = self._changed_pods(pods)
-        seen = self._jobs
-        fresh = changed_keys(jobs, seen)
-        changed.update(fresh)
-        # Jobs come (in ``fresh`` and not yet seen) or go: more seen than that leaves.
-        if len(seen) + sum(1 for name in fresh if name not in seen) > len(jobs):
-            for name in seen.keys() - jobs.keys():
-                del seen[name]
-                self._touch(self.facts.pop(name, None))
-                self.quiet.discard(("Running", name))
+        """The facts for ``jobs`` (by name) and each one's ``newest`` pod. ``changed``:
+        the names whose Job or pod changed since the snapshot these facts were last
+        brought up to (``seq``), when the caches know it; else they are compared."""
+        if changed is None or self.seq is None:
+            changed = self._compare(jobs, newest)
         for name in changed:
             job = jobs.get(name)
-            if job is not None:
-                seen[name] = job
-                fact = self.facts[name] = observe_job(job, self._newest.get(name))
-                self._touch(fact)
-                if fact.quiet:
-                    self.quiet.add(("Running", name))
-                else:
-                    self.quiet.discard(("Running", name))
+            if job is None:
+                self._touch(self.facts.pop(name, None))
+                self.quiet.discard(("Running", name))
+                continue
+            fact = self.facts[name] = observe_job(job, newest.get(name))
+            self._touch(fact)
+            if fact.quiet:
+                self.quiet.add(("Running", name))
+            else:
+                self.quiet.discard(("Running", name))
+        self._jobs, self._newest, self.seq = jobs, newest, seq
         return self.facts
 
-    def _changed_pods(self, pods: Sequence[Mapping[str, Any]]) -> set[str]:
-        """Names of the Jobs whose newest pod may have changed since the pass before: a pod
-        changed in place is regrouped alone; pods come, gone or many changed, all are."""
-        old, self._pods = self._pods, list(pods)
-        moved = (
-            [(old[i], pods[i]) for i in changed_positions(pods, old)]
-            if len(pods) == len(old)
-            else None
-        )
-        in_place = moved is not None and len(moved) <= 64
-        if moved is None or not in_place or any(_name(w) != _name(n) for w, n in moved):
-            before, self._newest = self._newest, latest_pods(pods)
-            gone = before.keys() - self._newest.keys()
-            return {n for n, pod in self._newest.items() if before.get(n) is not pod} | gone
-        names: set[str] = set()
-        for _was, pod in moved:
-            name = _job_label(pod) or ""
-            self._newest[name] = _newer_pod(self._newest.get(name), pod)
-            names.add(name)
-        return names
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str(obj["metadata"]["name"])
-
-
-def _job_label(pod: Mapping[str, Any]) -> str | None:
-    labels = pod["metadata"].get("labels") or {}
-    name = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
-    return str(name) if name else None
-
-
-def _newer_pod(seen: Mapping[str, Any] | None, pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``pod``, unless ``seen`` is another pod of the same Job created later."""
-    if seen is None or seen["metadata"]["name"] == pod["metadata"]["name"]:
-        return pod
-    stamp = pod["metadata"].get("creationTimestamp") or ""
-    return pod if stamp >= (seen["metadata"].get("creationTimestamp") or "") else seen
+    def _compare(
+        self, jobs: Mapping[str, Mapping[str, Any]], newest: Mapping[str, Mapping[str, Any]]
+    ) -> set[str]:
+        """The names whose Job or newest pod is not the object seen before, or is gone
+        (the scans run in C)."""
+        found = set(changed_keys(jobs, self._jobs)) | set(changed_keys(newest, self._newest))
+        found |= self.facts.keys() - jobs.keys()
+        found |= self._newest.keys() - newest.keys()
+        return found
 
 
 def observe_jobs(
     jobs: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]
 ) -> dict[str, ObservedJob]:
     """Job name -> the facts about that task attempt, for every Job."""
-    return JobFacts().update({j["metadata"]["name"]: j for j in jobs}, list(pods))
+    return JobFacts().update({j["metadata"]["name"]: j for j in jobs}, latest_pods(pods))
 
 
 def observe_job(job: Mapping[str, Any], pod: Mapping[str, Any] | None) -> ObservedJob:

@@ -111,7 +111,7 @@ class Operator:
     async def process(self, key: Key) -> datetime.datetime | None:
         """Snapshot the caches here, on the loop; decide and write in a worker thread;
         remember what was written; post the Events later."""
-        snapshot = self.cache.snapshot(key)
+        snapshot = self.cache.snapshot(key, since=self.memory.seq_of)
         if snapshot is None:
             return None
         with self.metrics.reconcile_seconds.time():
@@ -210,14 +210,21 @@ async def waiting(body: kopf.Body, namespace: str | None, name: str, **_: Any) -
     return {(namespace or "", ref): (namespace or "", name)} if ref else {}
 
 
+# Jobs and pods are indexed for kopf's promise (no handler runs before every index holds
+# its initial listing); the cache keeps them itself, fed here with the same objects, with
+# a log of what changed, so a pass is told what changed instead of comparing them all.
 @kopf.index("batch", "v1", "jobs", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
-async def jobs(body: kopf.Body, labels: Mapping[str, str], **_: Any) -> JSON:
-    return {labels[LABEL_EXECUTION_UID]: dict(body)}
+async def jobs(body: kopf.Body, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> JSON:
+    job = dict(body)
+    of(memo).cache.saw_job(labels[LABEL_EXECUTION_UID], job)
+    return {labels[LABEL_EXECUTION_UID]: job}
 
 
 @kopf.index("", "v1", "pods", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
-async def pods(body: kopf.Body, labels: Mapping[str, str], **_: Any) -> JSON:
-    return {labels[LABEL_EXECUTION_UID]: dict(body)}
+async def pods(body: kopf.Body, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> JSON:
+    pod = dict(body)
+    of(memo).cache.saw_pod(labels[LABEL_EXECUTION_UID], pod)
+    return {labels[LABEL_EXECUTION_UID]: pod}
 
 
 @kopf.index(GROUP, VERSION, "recoveryrequests")
@@ -272,16 +279,32 @@ def _owner_key(operator: Operator, labels: Mapping[str, str], namespace: str | N
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
 async def on_job(
-    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **kwargs: Any
+    type: str,
+    body: kopf.Body,
+    labels: Mapping[str, str],
+    namespace: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
-    _owner_key(_operator(memo, kwargs), labels, namespace)
+    operator = _operator(memo, kwargs)
+    if type == "DELETED":
+        operator.cache.lost(labels.get(LABEL_EXECUTION_UID, ""), body, "Job")
+    _owner_key(operator, labels, namespace)
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
 async def on_pod(
-    labels: Mapping[str, str], namespace: str | None, memo: kopf.Memo, **kwargs: Any
+    type: str,
+    body: kopf.Body,
+    labels: Mapping[str, str],
+    namespace: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
-    _owner_key(_operator(memo, kwargs), labels, namespace)
+    operator = _operator(memo, kwargs)
+    if type == "DELETED":
+        operator.cache.lost(labels.get(LABEL_EXECUTION_UID, ""), body, "Pod")
+    _owner_key(operator, labels, namespace)
 
 
 @kopf.on.event(GROUP, VERSION, "workflows")

@@ -72,8 +72,11 @@ def reconcile_execution(
             fresh = store.get_execution(kube, meta["namespace"], meta["name"])
             if fresh is None:
                 return Outcome(created=created)
-            jobs = {**snapshot.jobs, **{j["metadata"]["name"]: j for j in created}}
-            snapshot = dataclasses.replace(snapshot, execution=fresh, jobs=jobs)
+            made = {j["metadata"]["name"]: j for j in created}
+            changed = None if snapshot.changed is None else snapshot.changed | made.keys()
+            snapshot = dataclasses.replace(
+                snapshot, execution=fresh, jobs={**snapshot.jobs, **made}, changed=changed
+            )
     raise store.Conflict(f"execution {_key(meta)}: too many conflicting updates")
 
 
@@ -105,7 +108,11 @@ def load_view(
         status=status,
         generation=meta.get("generation"),
         workflow=workflow,
-        jobs=kept.facts.update(snapshot.jobs, snapshot.pods) if status.workflow else {},
+        jobs=(
+            kept.facts.update(snapshot.jobs, snapshot.newest, snapshot.changed, snapshot.seq)
+            if status.workflow
+            else {}
+        ),
         requests=[parse.request(r, audit_key) for r in requests],
         recover=parse.recover_annotation(obj, audit_key),
         carried=Carried(

@@ -14,9 +14,11 @@ this keeps what the operator itself just wrote, until the watch brings it back:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from headway.core.facts import job_of_pod, newest_pod
 
 JSON = dict[str, Any]
 Key = tuple[str, str]  # namespace, name
@@ -44,12 +46,82 @@ def newer(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> Mapping[s
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One Execution and what belongs to it, as the caches show it now."""
+    """One Execution and what belongs to it, as the caches show it now: its Jobs by name,
+    each Job's newest pod, its requests; and the Jobs whose Job or newest pod changed
+    since the snapshot numbered ``since`` (None: not known, compare them all)."""
 
     execution: JSON
     jobs: dict[str, JSON]  # by name
-    pods: list[JSON]
+    newest: dict[str, JSON]  # Job name -> its newest pod
     requests: list[JSON]
+    changed: frozenset[str] | None = None
+    seq: int | None = None  # this snapshot's number: pass it as ``since`` next time
+
+
+LOG_FLOOR = 1024  # Job names kept in a change log, at least (past it: 4 per Job)
+
+
+@dataclass
+class Owned:
+    """One Execution's Jobs and pods as the watches delivered them, kept as they change,
+    and a numbered log of the Jobs changed: a pass asks what changed since the one before
+    it, so its cost follows the change, not the number of Jobs."""
+
+    jobs: dict[str, JSON] = field(default_factory=dict)
+    pods: dict[str, dict[str, JSON]] = field(default_factory=dict)  # Job -> pod name -> pod
+    newest: dict[str, JSON] = field(default_factory=dict)  # Job name -> its newest pod
+    log: list[str] = field(default_factory=list)  # Job names changed, oldest first
+    base: int = 0  # the number of log[0]
+
+    @property
+    def seq(self) -> int:
+        return self.base + len(self.log)
+
+    def saw_job(self, job: JSON) -> None:
+        name = job["metadata"]["name"]
+        self.jobs[name] = job
+        self._changed(name)
+
+    def lost_job(self, name: str) -> None:
+        self.jobs.pop(name, None)
+        self._changed(name)
+
+    def saw_pod(self, pod: JSON) -> None:
+        job = job_of_pod(pod)
+        if job:
+            self.pods.setdefault(job, {})[pod["metadata"]["name"]] = pod
+            self._regroup(job)
+
+    def lost_pod(self, pod: JSON) -> None:
+        job = job_of_pod(pod)
+        if job and job in self.pods:
+            self.pods[job].pop(pod["metadata"]["name"], None)
+            self._regroup(job)
+
+    def _regroup(self, job: str) -> None:
+        found = newest_pod(self.pods.get(job, {}).values())
+        if found is None:
+            self.pods.pop(job, None)
+            self.newest.pop(job, None)
+        else:
+            self.newest[job] = found
+        self._changed(job)
+
+    def _changed(self, name: str) -> None:
+        self.log.append(name)
+        if len(self.log) > max(LOG_FLOOR, 4 * len(self.jobs)):
+            half = len(self.log) // 2  # a reader this far behind compares everything
+            del self.log[:half]
+            self.base += half
+
+    def since(self, seq: int | None) -> frozenset[str] | None:
+        """The Jobs changed since ``seq``; None when that is not known any more. What is
+        before ``seq`` is no longer needed (one reader per Execution): forgotten."""
+        if seq is None or seq < self.base or seq > self.seq:
+            return None
+        del self.log[: seq - self.base]
+        self.base = seq
+        return frozenset(self.log)
 
 
 @dataclass
@@ -61,6 +133,7 @@ class Cache:
     waiting: Index | None = None  # (namespace, Workflow) -> keys of Executions waiting for it
     written: dict[Key, JSON] = field(default_factory=dict)
     expected: dict[str, dict[str, tuple[JSON, float]]] = field(default_factory=dict)
+    owned: dict[str, Owned] = field(default_factory=dict)  # Execution uid -> its Jobs, pods
 
     def bind(self, **indexes: Index) -> None:
         """Take kopf's index objects (they are the same for the operator's lifetime)."""
@@ -71,12 +144,22 @@ class Cache:
         seen = _one(self.executions, key)
         return dict(newer(seen, self.written.get(key)) or {}) or None
 
-    def snapshot(self, key: Key, now: float | None = None) -> Snapshot | None:
+    def snapshot(
+        self,
+        key: Key,
+        now: float | None = None,
+        since: Callable[[str], int | None] | None = None,
+    ) -> Snapshot | None:
+        """What the caches show of the Execution ``key``; ``since(uid)``: the number of
+        the snapshot the reader last took in, to be told only what changed after it. The
+        collections are copies (in C): the loop goes on changing the caches meanwhile."""
         execution = self.execution(key)
         if execution is None:
             return None
         uid = execution["metadata"]["uid"]
-        jobs = {j["metadata"]["name"]: j for j in _all(self.jobs, uid)}
+        owned = self.owned.setdefault(uid, Owned())
+        jobs = dict(owned.jobs)
+        changed = owned.since(since(uid) if since else None)
         expected = self.expected.get(uid, {})
         now = time.monotonic() if now is None else now
         for name, (job, deadline) in list(expected.items()):
@@ -84,12 +167,35 @@ class Cache:
                 del expected[name]  # seen at last (or given up on)
             else:
                 jobs[name] = job
+        if expected and changed is not None:
+            changed = changed | expected.keys()  # shown until the watch brings them
         return Snapshot(
             execution,
             jobs,
-            list(_all(self.pods, uid)),
+            dict(owned.newest),
             list(_all(self.requests, key)),
+            changed,
+            owned.seq,
         )
+
+    def saw_job(self, uid: str, job: JSON) -> None:
+        """The Jobs watch delivered ``job`` (called where kopf indexes it)."""
+        self.owned.setdefault(uid, Owned()).saw_job(job)
+
+    def saw_pod(self, uid: str, pod: JSON) -> None:
+        self.owned.setdefault(uid, Owned()).saw_pod(pod)
+
+    def lost(self, uid: str, obj: Mapping[str, Any], kind: str) -> None:
+        """A Job or pod of Execution ``uid`` was deleted."""
+        owned = self.owned.get(uid)
+        if owned is None:
+            return
+        if kind == "Job":
+            owned.lost_job(str(obj["metadata"]["name"]))
+        else:
+            owned.lost_pod(dict(obj))
+        if not owned.jobs and not owned.pods and uid not in self.expected:
+            del self.owned[uid]  # its Execution is gone, or has nothing left
 
     def wrote(self, key: Key, execution: JSON | None, created: Iterable[JSON]) -> None:
         """Remember what a reconcile wrote until the watches bring it back."""
@@ -119,6 +225,7 @@ class Cache:
     def forget(self, key: Key, uid: str) -> None:
         self.written.pop(key, None)
         self.expected.pop(uid, None)
+        self.owned.pop(uid, None)
 
     def all_executions(self) -> list[Mapping[str, Any]]:
         """Every Execution the cache holds (read on the event loop, never from a thread)."""

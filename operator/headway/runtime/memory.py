@@ -81,6 +81,12 @@ class Memory:
             kept.since = since
             kept.facts.planned()
 
+    def seq_of(self, uid: str) -> int | None:
+        """The number of the cache snapshot the Execution's Job facts were last brought up
+        to (read on the loop between passes; one pass per Execution at a time)."""
+        kept = self.kept.get(uid)
+        return kept.facts.seq if kept is not None else None
+
     def forget(self, uid: str) -> None:
         self.kept.pop(uid, None)
 
