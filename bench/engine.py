@@ -11,7 +11,12 @@ floor measured in the same run, on the same machine.
   its own, whose dispatched-requests counter is read before and after;
 - operator RSS idle and with 2,000 tasks tracked;
 - reconcile CPU per event at 10 / 100 / 1,000 tasks (the operator's own reconcile code,
-  one task attempt ending per event), to show the cost is not quadratic.
+  one task attempt ending per event), to show the cost is not quadratic;
+- a map of 10,000 trivial items (``HEADWAY_BENCH_ITEMS``), Execution created -> Succeeded;
+  floor: 10,000 Jobs created directly, all pods done; beside it the Execution object's
+  size at the end and the operator's peak RSS;
+- reconcile CPU per item completion at 100 / 1,000 / 10,000 items (taking what the cache
+  shows included), to show it does not grow with the map.
 
 Times are taken where both sides are seen alike: by one watcher of this process, at the
 moment each event arrives. Targets are checked here, never in timed tests. Results are
@@ -49,6 +54,7 @@ OPERATOR_SA = "headway-operator"
 FLOW_SCHEMA = "headway-bench-operator"
 OUT = '"$HEADWAY_OUTPUTS_FILE"'
 TRIVIAL = ["sh", "-c", f"echo '{{}}' > {OUT}"]
+ITEMS = int(os.environ.get("HEADWAY_BENCH_ITEMS", "10000"))  # the map's size
 WEBHOOK_PORT = 19543
 
 
@@ -200,7 +206,8 @@ def floor_fanout(kube: Kube, namespace: str, width: int) -> tuple[float, float]:
         started = time.monotonic()
         for i in range(width):
             kube.create(jobs, bare_job(f"fan-{i}"))
-        seen.wait(lambda: len(seen.pod_ended) >= width, "the floor fan-out", timeout=1800)
+        seen.wait(lambda: len(seen.pod_ended) >= width, "the floor fan-out",
+                  timeout=max(1800, width))  # fmt: skip
         total = max(seen.pod_ended.values()) - started
         spread = max(seen.job_added.values()) - min(seen.job_added.values())
     return total, width / spread if spread > 0 else float("inf")
@@ -234,7 +241,9 @@ def workflow_run(kube: Kube, namespace: str, name: str, tasks: list[JSON], **spe
     )
 
 
-def wait_done(kube: Kube, namespace: str, name: str, timeout: float = 1800) -> float:
+def wait_done(
+    kube: Kube, namespace: str, name: str, timeout: float = 1800, every: float = 0.05
+) -> float:
     """Wait until the Execution has stopped; the monotonic time it was seen so."""
     path = path_of(WF, "executions", namespace, f"{name}-1")
     deadline = time.monotonic() + timeout
@@ -244,7 +253,7 @@ def wait_done(kube: Kube, namespace: str, name: str, timeout: float = 1800) -> f
             if phase != "Succeeded":
                 raise RuntimeError(f"{name} ended {phase}")
             return time.monotonic()
-        time.sleep(0.05)
+        time.sleep(every)
     raise TimeoutError(f"{name} did not finish")
 
 
@@ -268,6 +277,33 @@ def headway_fanout(kube: Kube, namespace: str, width: int) -> tuple[float, float
         spread = max(seen.job_added.values()) - min(seen.job_added.values())
     wait_done(kube, namespace, "fan")
     return total, width / spread if spread > 0 else float("inf")
+
+
+def headway_map(
+    kube: Kube, namespace: str, count: int, operator: OperatorProcess
+) -> tuple[float, int, float]:
+    """A map of ``count`` trivial items: created -> Succeeded, the Execution's size then
+    (bytes, as the API server returns it), and the operator's peak RSS meanwhile."""
+    peak = [operator_rss(operator)]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(1.0):
+            peak.append(operator_rss(operator))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        started = time.monotonic()
+        workflow_run(
+            kube, namespace, "map", [{"name": "each", "map": {"items": list(range(count))}}]
+        )
+        done = wait_done(kube, namespace, "map", timeout=4 * 3600, every=1.0)
+    finally:
+        stop.set()
+        sampler.join()
+    obj = kube.get(path_of(WF, "executions", namespace, "map-1"))
+    return done - started, len(json.dumps(obj, separators=(",", ":"))), max(peak)
 
 
 # --- the operator under its own identity ----------------------------------------------------
@@ -367,6 +403,13 @@ def reconcile_cpu_per_event(sizes: tuple[int, ...]) -> dict[int, float]:
     from reconcile_cost import least_costs
 
     return least_costs(sizes)
+
+
+def reconcile_cpu_per_item(sizes: tuple[int, ...]) -> dict[int, float]:
+    """The same, for one map task of N items, one item ending per event."""
+    from reconcile_cost import least_costs
+
+    return least_costs(sizes, repeats=3, of_items=True)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -512,6 +555,13 @@ def main() -> int:
 
         clean_up(admin, wait=True)  # the CPU figures are taken on a quiet machine
         cpu = reconcile_cpu_per_event((10, 100, 1000))
+        per_item = reconcile_cpu_per_item((100, 1000, 10_000))
+
+        floor_items, _rate = floor_fanout(admin, fresh_namespace(admin, "flooritems"), ITEMS)
+        clean_up(admin, wait=True)
+        map_total, map_bytes, map_rss = headway_map(
+            admin, fresh_namespace(admin, "map"), ITEMS, operator
+        )
 
         p50, p90 = statistics.median(hops), percentile(hops, 0.9)
         f50, f90 = statistics.median(floor_hops), percentile(floor_hops, 0.9)
@@ -570,6 +620,49 @@ def main() -> int:
                 "ms",
                 "<= 3x at 100 tasks",
                 cpu[1000] <= 3 * cpu[100],
+            ),
+            Row(
+                f"map of {ITEMS:,} items, total",
+                map_total,
+                floor_items,
+                "s",
+                "<= 1.3x floor",
+                map_total <= 1.3 * floor_items,
+            ),
+            Row(
+                f"Execution object, {ITEMS:,}-item map done",
+                map_bytes / 1024,
+                None,
+                "KiB",
+                "< 1 MiB",
+                map_bytes < 2**20,
+            ),
+            Row(
+                f"operator RSS peak, {ITEMS:,}-item map",
+                map_rss,
+                None,
+                "MB",
+                "< 300 MB",
+                map_rss < 300,
+            ),
+            Row(
+                "reconcile CPU per item completion, 100", per_item[100] * 1000, None, "ms", "", None
+            ),
+            Row(
+                "reconcile CPU per item completion, 1,000",
+                per_item[1000] * 1000,
+                None,
+                "ms",
+                "",
+                None,
+            ),
+            Row(
+                "reconcile CPU per item completion, 10,000",
+                per_item[10_000] * 1000,
+                per_item[100] * 1000,
+                "ms",
+                "<= 3x at 100 items",
+                per_item[10_000] <= 3 * per_item[100],
             ),
         ]
     finally:
