@@ -258,3 +258,20 @@ def test_ten_thousand_items_fit_in_a_small_status(count: int) -> None:
             update={"phase": "Succeeded", "attempts": 1, "outputs": {}}))  # fmt: skip
     size = len(json.dumps(MapStatus.model_validate(state.wire()).wire()))
     assert size < count * items.ITEM_BYTES // 4  # letters and keys: ~11 bytes an item
+
+
+def test_a_literal_list_of_ten_thousand_is_set_aside_once_and_a_runtime_one_when_expanded() -> None:
+    literal = list(range(10_000))
+    ctx, status = begin(workflow(literal))
+    assert status.outputs_limit is not None and status.outputs_limit > 64 * 1024
+    cluster = Cluster([])
+    running = cluster.run(ctx, status, passes=3)
+    proc = running.tasks["proc"]
+    assert proc.phase == "Running" and proc.map is not None and proc.map.count == 10_000
+    assert running.outputs_limit == status.outputs_limit  # not set aside a second time
+    # The same list given at run time is set aside when the map expands: here too much.
+    ctx, status = begin(workflow("{{ tasks.list.outputs.files }}"))
+    status.outputs_limit = 2_000
+    failed = Cluster(list(range(50))).run(ctx, status, passes=3)
+    assert failed.tasks["proc"].reason == "TooManyItems"
+    assert "50 items need 5000 bytes" in (failed.tasks["proc"].message or "")

@@ -652,7 +652,10 @@ class _Planner:
         keys = [items_.item_key(base, i, v) for i, v in enumerate(values)]
         old = self.status.tasks[name].map
         limit = self.status.outputs_limit
-        need = len(values) * items_.ITEM_BYTES
+        spec = self.tasks[name].map
+        # A literal list's items were set aside when the Execution started (spec.py).
+        literal = spec is not None and isinstance(spec.items, list)
+        need = 0 if literal else len(values) * items_.ITEM_BYTES
         new_limit = None if limit is None else limit + (old.reserved if old else 0) - need
         fresh = items_.expand(old, keys)
         held = self.outputs_total - items_.outputs_size(old) + items_.outputs_size(fresh)
