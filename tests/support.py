@@ -144,6 +144,13 @@ def emit(task: str) -> list[str]:
     return ["sh", "-c", f'echo "{{\\"from\\": \\"{task}\\"}}" > {OUT}']
 
 
+# The env entry that gives a task the ``gate`` ConfigMap's state (see ``gate``).
+GATE_ENV: JSON = {
+    "name": "GATE",
+    "valueFrom": {"configMapKeyRef": {"name": "gate", "key": "state"}},
+}
+
+
 def gated(task: str, sleep: float = 0) -> JSON:
     """A task that fails until the test flips the ``gate`` ConfigMap to open (after
     sleeping ``sleep`` seconds, to be seen running)."""
@@ -154,9 +161,7 @@ def gated(task: str, sleep: float = 0) -> JSON:
             "-c",
             f'sleep {sleep}; test "$GATE" = open && echo "{{\\"from\\": \\"{task}\\"}}" > {OUT}',
         ],
-        "env": [
-            {"name": "GATE", "valueFrom": {"configMapKeyRef": {"name": "gate", "key": "state"}}}
-        ],
+        "env": [GATE_ENV],
     }
 
 

@@ -12,6 +12,7 @@ import pytest
 from localcluster.chart_operator import ChartOperator
 from support import (
     CLI,
+    GATE_ENV,
     OUT,
     READER,
     RECOVERER,
@@ -188,7 +189,7 @@ def test_a_map_in_the_cli_counts_lists_logs_and_recovers_items(
         "command": ["sh", "-c", code],
         "env": [
             {"name": "ITEM", "value": "{{ item }}"},
-            {"name": "GATE", "valueFrom": {"configMapKeyRef": {"name": "gate", "key": "state"}}},
+            GATE_ENV,
         ],
     }
     failing_run(cluster, namespace, "many", [each])

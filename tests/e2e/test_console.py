@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from headway.console.server import STATIC
 from localcluster.chart_operator import ChartOperator
 from support import (
+    GATE_ENV,
     OUT,
     READER,
     RECOVERER,
@@ -401,7 +402,7 @@ def test_a_map_node_shows_its_counts_and_an_item_is_retried_from_its_grid(
         "command": ["sh", "-c", code],
         "env": [
             {"name": "ITEM", "value": "{{ item }}"},
-            {"name": "GATE", "valueFrom": {"configMapKeyRef": {"name": "gate", "key": "state"}}},
+            GATE_ENV,
         ],
     }
     failing_run(cluster, namespace, "grid", [items_task])

@@ -14,6 +14,7 @@ import pytest
 from headway.shell.kube import KubeError, path_of
 from localcluster.chart_operator import ChartOperator
 from support import (
+    GATE_ENV,
     OUT,
     WF,
     Cluster,
@@ -32,7 +33,6 @@ from support import (
 
 pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
-GATE_ENV = {"name": "GATE", "valueFrom": {"configMapKeyRef": {"name": "gate", "key": "state"}}}
 
 
 def lister(values: list[Any]) -> JSON:

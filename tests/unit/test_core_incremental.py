@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from headway.core.actions import CreateJob
+from headway.core.context import Context
 from headway.core.facts import ObservedJob, quiet_of
-from headway.core.plan import Context, Plan, Since, outputs_bytes, plan
+from headway.core.plan import Plan, Since, outputs_bytes, plan
 from headway.core.recovery import Order, Recovered, recover
 from headway.core.render import Owner
 from headway.core.start import start

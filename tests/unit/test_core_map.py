@@ -11,8 +11,9 @@ import pytest
 
 from headway.core import items
 from headway.core.actions import CreateJob
+from headway.core.context import Context
 from headway.core.facts import ObservedJob
-from headway.core.plan import Context, plan
+from headway.core.plan import plan
 from headway.core.recovery import Order, Recovered, Rejected, recover
 from headway.core.render import Owner, render_job
 from headway.core.spec import workflow_problems

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from headway.core.actions import CreateJob, DeleteJob, Emit
+from headway.core.context import Context
 from headway.core.facts import AttemptRead, ObservedJob, confirm_attempt, observe_jobs
-from headway.core.plan import Context, backoff_seconds, plan
+from headway.core.plan import backoff_seconds, plan
 from headway.core.render import Owner
 from headway.core.start import start
 from headway.models.execution import AutoRecovery, ExecutionSpec, ExecutionStatus

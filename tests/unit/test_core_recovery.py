@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from headway.core.actions import CreateJob
+from headway.core.context import Context
 from headway.core.facts import ObservedJob, observe_jobs
-from headway.core.plan import Context, plan
+from headway.core.plan import plan
 from headway.core.recovery import Order, Recovered, Rejected, outcome, recover, recover_by_token
 from headway.core.render import Owner
 from headway.core.requests import Request, apply_requests, complete_records, mirror

@@ -13,9 +13,11 @@ import pytest
 from handlers_source import kopf_handlers
 from headway.core import dag, history
 from headway.core.actions import CreateJob
+from headway.core.context import Context
 from headway.core.decide import RecoverAnnotation, View, decide
 from headway.core.facts import ObservedJob, is_attempt, observe_jobs
-from headway.core.plan import MESSAGE_LIMIT, Context, Launches, plan
+from headway.core.history import MESSAGE_LIMIT
+from headway.core.plan import Launches, plan
 from headway.core.render import Owner
 from headway.core.spec import (
     MIN_OUTPUTS_BYTES,

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 from headway.core import definers
 from headway.core.actions import Emit, JobAction
+from headway.core.context import Context, Prepared
 from headway.core.facts import ObservedJob, Quiet
-from headway.core.plan import Context, Launches, Prepared, Since, plan
+from headway.core.plan import Launches, Since, plan
 from headway.core.recovery import recover_by_token
 from headway.core.render import Owner
 from headway.core.requests import (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from headway.models.execution import HistoryEntry
 
 LIMIT = 200  # entries in all
+MESSAGE_LIMIT = 256  # a task's message in status; the rest goes to Events and logs
 AUDIT_LIMIT = 100  # of which recoveries, at most
 AUDIT_EVENTS = frozenset({"Retriggered", "StepRetriggered", "OutputsProvided", "RecoveryRejected"})
 
@@ -35,3 +36,7 @@ def append(history: list[HistoryEntry], *entries: HistoryEntry) -> None:
         else:
             kept.append(entry)
     history[:] = kept
+
+
+def clip(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    return message if len(message) <= limit else message[: limit - 1] + "…"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from headway.core.context import Prepared, prepare
 from headway.core.facts import JobFacts
-from headway.core.plan import Prepared, Since, prepare
+from headway.core.plan import Since
 from headway.core.scan import changed_keys
 from headway.models.execution import ExecutionSpec, ExecutionStatus, TaskStatus
 from headway.shell.parse import execution_spec
