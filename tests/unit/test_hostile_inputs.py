@@ -163,12 +163,24 @@ def test_any_execution_is_admitted_or_refused_clearly(spec: Any) -> None:
                 "task": st.one_of(names, json_values),
                 "outputs": json_values,
                 "updateExecutionPhase": json_values,
+                "items": st.one_of(st.lists(st.integers(-3, 20_000), max_size=4), json_values),
             },
         ),
     )
 )
 def test_any_recovery_request_is_admitted_or_refused_clearly(spec: Any) -> None:
     assert_clear(request_verdict(spec))
+
+
+def test_request_items_need_their_map_task_and_item_numbers() -> None:
+    ref = {"executionRef": {"name": "e"}}
+    assert request_verdict({**ref, "items": [3]}) == [
+        "items: name the map task they belong to (task)"
+    ]
+    [negative] = request_verdict({**ref, "task": "m", "items": [-1]})
+    assert negative.startswith("items.0:") and "greater than or equal to 0" in negative
+    [empty] = request_verdict({**ref, "task": "m", "items": []})
+    assert empty.startswith("items:") and "at least 1" in empty
 
 
 # --- the engine on any valid workflow -------------------------------------------------------

@@ -58,4 +58,6 @@ def request_verdict(spec: Any) -> list[str]:
         return [f"task: required for {parsed.mode}"]
     if parsed.mode == "ProvideOutputs" and parsed.outputs is None:
         return ["outputs: required for ProvideOutputs"]
+    if parsed.items is not None and parsed.task is None:
+        return ["items: name the map task they belong to (task)"]
     return []

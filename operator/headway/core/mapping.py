@@ -176,11 +176,12 @@ class MapPlanning(ABC):
         assert spec is not None and state is not None
         if spec.parallelism is None:
             return True
-        opened = sum(
-            1 for (task, _), item in self.open_items.items() if task == name
-            and item.phase == "Running"
+        phases = state.phases
+        opened = sum(  # started in this pass, not yet written back into the letters
+            1 for (task, index), item in self.open_items.items() if task == name
+            and index is not None and item.phase == "Running" and phases[index] != "R"
         )  # fmt: skip
-        return state.phases.count("R") + opened < spec.parallelism
+        return phases.count("R") + opened < spec.parallelism
 
     def start_items(self, name: str) -> None:
         """Start Pending items in order while there is room, at most LAUNCH_BATCH a pass
