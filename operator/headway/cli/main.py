@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 from kubernetes import config as kubeconfig
+from pydantic import ValidationError
 from rich.console import Console
 
 from headway.cli import render
@@ -28,7 +29,7 @@ from headway.core import items
 from headway.core.preview import preview
 from headway.core.recovery import Order, graph_of
 from headway.core.vocabulary import EXECUTION_FINISHED, REQUEST_FINISHED
-from headway.models.base import API_VERSION
+from headway.models.base import API_VERSION, validation_message
 from headway.models.execution import ExecutionStatus
 from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, path_of
@@ -521,6 +522,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         err.print(f"error: {error}", style="red", highlight=False)
         return error.code
+    except ValidationError as error:  # a status this version of Headway cannot read
+        err.print(
+            f"error: the execution's status cannot be read by this version of kubectl "
+            f"headway: {validation_message(error)}",
+            style="red",
+            highlight=False,
+        )
+        return FAILED
     except KeyboardInterrupt:
         return 130
 
