@@ -200,6 +200,16 @@ def test_bad_lists_are_refused_at_admission_or_fail_the_task_naming_why(
     assert 'parameter "ids"' in message and "not a JSON list" in message
     message = refused({"tasks": [{**base, "args": ["{{ item }}"]}]})
     assert "has no map" in message
+    # A param's value given with the Execution is checked when the Execution is applied.
+    by_param = {"params": [{"name": "ids", "default": "[1, 2]"}],
+                "tasks": [{**base, "map": {"items": "{{ params.ids }}"}}]}  # fmt: skip
+    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Workflow",
+                                     "metadata": {"name": "ids"}, "spec": by_param})  # fmt: skip
+    run = {"apiVersion": WF, "kind": "Execution", "metadata": {"name": "ids-1"},
+           "spec": {"workflowRef": {"name": "ids"}, "params": {"ids": "{not a list"}}}  # fmt: skip
+    with pytest.raises(KubeError) as error:
+        create(cluster.kube, namespace, run)
+    assert 'parameter "ids"' in error.value.message and "not a JSON list" in error.value.message
 
     # Known only at run time: the list's task gives an object, not a list.
     gate(cluster, namespace, "open")

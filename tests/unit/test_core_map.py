@@ -276,3 +276,33 @@ def test_a_literal_list_of_ten_thousand_is_set_aside_once_and_a_runtime_one_when
     failed = Cluster(list(range(50))).run(ctx, status, passes=3)
     assert failed.tasks["proc"].reason == "TooManyItems"
     assert "50 items need 5000 bytes" in (failed.tasks["proc"].message or "")
+
+
+def test_an_item_retries_on_its_own_and_a_stalled_item_gets_a_new_attempt() -> None:
+    wf = WorkflowSpec.model_validate(
+        {
+            "taskDefaults": {"image": "img"},
+            "tasks": [
+                {"name": "proc", "map": {"items": [0, 1, 2]}, "command": ["work"],
+                 "retry": {"limit": 1, "backoffSeconds": 0}},
+            ],
+        }
+    )  # fmt: skip
+    ctx, status = begin(wf)
+    running = plan(ctx, status, {}, T0).status
+    failed = ObservedJob("exe-proc-1-1", "proc", 1, "Failed", exit_code=1, reason="NonZeroExit",
+                         message="boom", item=1)  # fmt: skip
+    lost = ObservedJob("exe-proc-2-1", "proc", 1, "Running", stalled="pod evicted", item=2,
+                       confirmed=True, evidence="a direct read found it")  # fmt: skip
+    ok = ObservedJob("exe-proc-0-1", "proc", 1, "Succeeded", exit_code=0,
+                     termination_message="{}", item=0)  # fmt: skip
+    jobs = {"exe-proc-0-1": ok, "exe-proc-1-1": failed, "exe-proc-2-1": lost}
+    result = plan(ctx, running, jobs, T0)
+    started = sorted(a.name for a in result.jobs if isinstance(a, CreateJob))
+    assert started == ["exe-proc-1-2", "exe-proc-2-2"]  # a retry and a new attempt
+    state = result.status.tasks["proc"].map
+    assert state is not None and state.phases == "SRR"
+    one, two = items.item_state(state, 1), items.item_state(state, 2)
+    assert (one.attempts, one.failures, one.auto_recoveries) == (2, 1, 0)
+    assert (two.attempts, two.failures, two.auto_recoveries) == (2, 0, 1)
+    assert [h.item for h in result.status.history if h.event == "AutoRecovered"] == [2]
