@@ -306,3 +306,28 @@ def test_an_item_retries_on_its_own_and_a_stalled_item_gets_a_new_attempt() -> N
     assert (one.attempts, one.failures, one.auto_recoveries) == (2, 1, 0)
     assert (two.attempts, two.failures, two.auto_recoveries) == (2, 0, 1)
     assert [h.item for h in result.status.history if h.event == "AutoRecovered"] == [2]
+
+
+def test_a_pod_waiting_its_turn_is_looked_at_again_at_its_deadline_not_every_pass() -> None:
+    """Thousands of items whose pods wait for a node: not visited on every pass (each
+    would cost a look), but remembered with the moment each would be a stall."""
+    ctx, status = begin(workflow([0, 1]))
+    jobs = {"exe-list-1": ObservedJob("exe-list-1", "list", 1, "Succeeded", exit_code=0,
+                                      termination_message="{}")}  # fmt: skip
+    first = plan(ctx, status, {}, T0)
+    second = plan(ctx, first.status, jobs, T0, since=first.since, touched={"list"})
+    waiting = {
+        f"exe-proc-{i}-1": ObservedJob(f"exe-proc-{i}-1", "proc", 1, "Running", item=i,
+                                       pending_since=T0, pending_reason="no pod yet")
+        for i in range(2)
+    }  # fmt: skip
+    seen = {**jobs, **waiting}
+    later = T0 + datetime.timedelta(seconds=10)
+    third = plan(ctx, second.status, seen, later, since=second.since,
+                 touched={"proc#0", "proc#1"})  # fmt: skip
+    assert third.since is not None and set(third.since.deadlines) == {"proc#0", "proc#1"}
+    assert "proc#0" not in third.watch
+    limit = T0 + datetime.timedelta(seconds=300)
+    assert third.wake_at == limit
+    past = plan(ctx, third.status, seen, limit, since=third.since, touched=set())
+    assert past.confirm == {"exe-proc-0-1", "exe-proc-1-1"}  # a suspected stall: read them

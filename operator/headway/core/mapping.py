@@ -36,6 +36,8 @@ class MapPlanning(ABC):
     wake: list[datetime.datetime]
     open_items: dict[Unit, TaskStatus]
     item_watch: set[str]
+    deadlines: dict[str, datetime.datetime]
+    looked: set[str]
     resolved: dict[str, tuple[str, list[Any]]]
     outputs_total: int
     stopped: bool
@@ -68,6 +70,8 @@ class MapPlanning(ABC):
     def ready(self, name: str) -> bool: ...
     @abstractmethod
     def room(self) -> bool: ...
+    @abstractmethod
+    def deadline(self, job: ObservedJob | None) -> datetime.datetime | None: ...
 
     def visit_map(self, name: str, looks: AbstractSet[int] | None) -> None:
         state = self.status.tasks[name]
@@ -149,6 +153,7 @@ class MapPlanning(ABC):
         )
 
     def visit_item(self, unit: Unit) -> None:
+        self.looked.add(f"{unit[0]}{ITEM_MARK}{unit[1]}")
         item = self.peek(unit)
         if item.phase == "Running":
             self.observe(unit)
@@ -167,8 +172,13 @@ class MapPlanning(ABC):
             self.item_watch.add(f"{unit[0]}{ITEM_MARK}{unit[1]}")
         elif item.phase == "Running":
             job = self.observed.get(item.job or "")
-            if job is None or not job.quiet:
-                self.item_watch.add(f"{unit[0]}{ITEM_MARK}{unit[1]}")
+            if job is not None and job.quiet:
+                return
+            mark, due = f"{unit[0]}{ITEM_MARK}{unit[1]}", self.deadline(job)
+            if due is not None:
+                self.deadlines[mark] = due  # looked at again then, or when its Job changes
+            else:
+                self.item_watch.add(mark)
 
     def map_room(self, name: str) -> bool:
         """Whether the map's own ``parallelism`` leaves room for one more item."""

@@ -59,6 +59,10 @@ class Since:
     watch: frozenset[str]
     counts: Counter[str] | None = None
     outputs_total: int | None = None
+    # Tasks and items whose pod sits Pending, each with the moment it would be a stall:
+    # looked at again then (or when their Job changes), not on every pass.
+    deadlines: Mapping[str, datetime.datetime] = field(default_factory=dict)
+    earliest: datetime.datetime | None = None  # min(deadlines.values())
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ class _Planner(MapPlanning):
         self.open_items: dict[Unit, TaskStatus] = {}
         self.item_watch: set[str] = set()
         self.resolved: dict[str, tuple[str, list[Any]]] = {}
+        self.deadlines: dict[str, datetime.datetime] = {}  # see Since.deadlines
+        self.looked: set[str] = set()  # the tasks and items (task#index) visited
         self.given: dict[tuple[str, bool], dict[str, Any]] = {}
         carried = since if since is not None and since.tasks is status.tasks else None
         if carried is not None and carried.counts is not None:
@@ -493,10 +499,33 @@ class _Planner(MapPlanning):
             self.worklist(since, touched, visited)
         counts = self.roll_up()
         watch = frozenset(name for name in visited if self.needs_watch(name)) | self.item_watch
-        wake = min(self.wake) if self.wake else None
+        deadlines = self.carried_deadlines(since)
+        earliest = min(deadlines.values()) if deadlines else None
+        wakes = [*self.wake, earliest] if earliest is not None else self.wake
+        wake = min(wakes) if wakes else None
         confirm = frozenset(self.confirm)
-        left = Since(self.status.tasks, watch, counts, self.outputs_total)
+        left = Since(self.status.tasks, watch, counts, self.outputs_total, deadlines, earliest)
         return Plan(self.status, self.jobs, self.events, wake, watch, confirm, left)
+
+    def carried_deadlines(self, since: Since | None) -> dict[str, datetime.datetime]:
+        """The pending deadlines of the pass before, but of what this pass looked at (it
+        set its own), and this pass's."""
+        if since is None or not since.deadlines:
+            return self.deadlines
+        carried = dict(since.deadlines)  # copied in C; the looked-at are few
+        for unit in self.looked:
+            carried.pop(unit, None)
+        carried.update(self.deadlines)
+        return carried
+
+    def deadline(self, job: ObservedJob | None) -> datetime.datetime | None:
+        """When a Running attempt whose pod sits Pending would be a stall, if that is all
+        there is to look at for it (and it is still ahead)."""
+        if job is None or job.stalled or job.recheck or job.pending_since is None:
+            return None
+        timeout = datetime.timedelta(seconds=self.context.auto_recovery.stall_timeout_seconds)
+        limit = job.pending_since + timeout
+        return limit if limit > self.now else None
 
     def sweep(self, quiet: Quiet) -> Iterator[str]:
         """Every task but the Succeeded and the quietly running, in DAG order, looked at
@@ -518,7 +547,10 @@ class _Planner(MapPlanning):
         changed = set(changed_keys(tasks, since.tasks))
         looks: dict[str, set[int]] = {}
         start: set[str] = set(changed)
-        for name in touched | since.watch:
+        due: set[str] = set()
+        if since.earliest is not None and since.earliest <= self.now:
+            due = {unit for unit, limit in since.deadlines.items() if limit <= self.now}
+        for name in touched | since.watch | due:
             task, mark, index = name.partition(ITEM_MARK)
             if mark:
                 looks.setdefault(task, set()).add(int(index))
@@ -538,6 +570,7 @@ class _Planner(MapPlanning):
 
     def visit(self, name: str, looks: AbstractSet[int] | None) -> None:
         """``looks``: for a map, the items to look at (None: every one not ended)."""
+        self.looked.add(name)
         if self.tasks[name].map is not None:
             self.visit_map(name, looks)
             return
@@ -574,7 +607,13 @@ class _Planner(MapPlanning):
             if state.map is not None:  # items waiting for room
                 return "P" in state.map.phases
             job = self.observed.get(state.job or "")
-            return job is None or not job.quiet
+            if job is not None and job.quiet:
+                return False
+            due = self.deadline(job)
+            if due is not None:
+                self.deadlines[name] = due  # looked at again then, or when its Job changes
+                return False
+            return True
         return state.phase == "Pending" and not state.held and self.ready(name)
 
     def tally(self) -> Counter[str]:
