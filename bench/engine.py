@@ -55,6 +55,7 @@ FLOW_SCHEMA = "headway-bench-operator"
 OUT = '"$HEADWAY_OUTPUTS_FILE"'
 TRIVIAL = ["sh", "-c", f"echo '{{}}' > {OUT}"]
 ITEMS = int(os.environ.get("HEADWAY_BENCH_ITEMS", "10000"))  # the map's size
+ONLY = os.environ.get("HEADWAY_BENCH_ONLY", "")  # "map": only the map's figures
 WEBHOOK_PORT = 19543
 
 
@@ -501,6 +502,165 @@ def restore_chart_webhooks(admin: Kube, saved: list[JSON]) -> None:
         admin.create(path_of("admissionregistration.k8s.io/v1", plural), config)
 
 
+def engine_rows(admin: Kube, operator: OperatorProcess) -> list[Row]:
+    """Hop, chain, fan-out, API requests, RSS and reconcile CPU per event, each beside
+    its floor."""
+    time.sleep(5)  # settle: the start-up listing is not the idle figure
+    idle_rss = operator_rss(operator)
+
+    # What one Execution costs whatever its size (created, started, finished): taken
+    # off below, so the figures are per task attempt in steady state.
+    before, _ = operator_requests(admin)
+    headway_chain(admin, fresh_namespace(admin, "one"), 1)
+    fixed = operator_requests(admin)[0] - before
+
+    floor_hops, floor_total = floor_chain(admin, fresh_namespace(admin, "floor"), 20)
+    before, _ = operator_requests(admin)
+    hops, chain_total = headway_chain(admin, fresh_namespace(admin, "chain"), 20)
+    chain_requests = (operator_requests(admin)[0] - before - fixed) / 19
+
+    clean_up(admin, wait=True)
+    floor_fan, floor_rate = floor_fanout(admin, fresh_namespace(admin, "floorfan"), 300)
+    clean_up(admin, wait=True)
+    before, _ = operator_requests(admin)
+    fan_total, fan_rate = headway_fanout(admin, fresh_namespace(admin, "fan"), 300)
+    fan_requests = (operator_requests(admin)[0] - before - fixed) / 299
+    clean_up(admin, wait=True)
+
+    tracked = fresh_namespace(admin, "rss")
+    for n in range(4):
+        tasks: list[JSON] = [{"name": "gate", "image": "registry.invalid/never:1"}]
+        tasks += [{"name": f"t{i}", "dependencies": ["gate"]} for i in range(499)]
+        workflow_run(admin, tracked, f"big{n}", tasks, autoRecovery={"stallTimeoutSeconds": 3600})
+    path = path_of(WF, "executions", tracked)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        items = admin.get(path)["items"]
+        if len([i for i in items if (i.get("status") or {}).get("phase") == "Running"]) == 4:
+            break
+        time.sleep(0.5)
+    time.sleep(5)
+    tracked_rss = operator_rss(operator)
+
+    clean_up(admin, wait=True)  # the CPU figures are taken on a quiet machine
+    cpu = reconcile_cpu_per_event((10, 100, 1000))
+    p50, p90 = statistics.median(hops), percentile(hops, 0.9)
+    f50, f90 = statistics.median(floor_hops), percentile(floor_hops, 0.9)
+    return [
+        Row("hop p50", p50 * 1000, f50 * 1000, "ms", "<= 3x floor", p50 <= 3 * f50),
+        Row("hop p90", p90 * 1000, f90 * 1000, "ms", "", None),
+        Row(
+            "chain of 20, total",
+            chain_total,
+            floor_total,
+            "s",
+            "<= 1.5x floor",
+            chain_total <= 1.5 * floor_total,
+        ),
+        Row(
+            "fan-out of 300, total",
+            fan_total,
+            floor_fan,
+            "s",
+            "<= 1.3x floor",
+            fan_total <= 1.3 * floor_fan,
+        ),
+        Row("fan-out Job create rate", fan_rate, floor_rate, "Jobs/s", "", None),
+        Row(
+            "API requests per attempt (chain)",
+            chain_requests,
+            1.0,
+            "req",
+            "<= 4",
+            chain_requests <= 4,
+        ),
+        Row(
+            "API requests per attempt (fan-out)",
+            fan_requests,
+            1.0,
+            "req",
+            "<= 4",
+            fan_requests <= 4,
+        ),
+        Row("API requests, a whole 1-task Execution", fixed, None, "req", "", None),
+        Row("operator RSS idle", idle_rss, None, "MB", "", None),
+        Row(
+            "operator RSS, 2,000 tasks tracked",
+            tracked_rss,
+            None,
+            "MB",
+            "<= 200 MB",
+            tracked_rss <= 200,
+        ),
+        Row("reconcile CPU per event, 10 tasks", cpu[10] * 1000, None, "ms", "", None),
+        Row("reconcile CPU per event, 100 tasks", cpu[100] * 1000, None, "ms", "", None),
+        Row(
+            "reconcile CPU per event, 1,000 tasks",
+            cpu[1000] * 1000,
+            cpu[100] * 1000,
+            "ms",
+            "<= 3x at 100 tasks",
+            cpu[1000] <= 3 * cpu[100],
+        ),
+    ]
+
+
+def map_rows(admin: Kube, operator: OperatorProcess) -> list[Row]:
+    """A map of ITEMS items beside as many Jobs created directly; its Execution's size,
+    the operator's peak RSS, and reconcile CPU per item completion."""
+    per_item = reconcile_cpu_per_item((100, 1000, 10_000))
+
+    floor_items, _rate = floor_fanout(admin, fresh_namespace(admin, "flooritems"), ITEMS)
+    clean_up(admin, wait=True)
+    map_total, map_bytes, map_rss = headway_map(
+        admin, fresh_namespace(admin, "map"), ITEMS, operator
+    )
+
+    return [
+        Row(
+            f"map of {ITEMS:,} items, total",
+            map_total,
+            floor_items,
+            "s",
+            "<= 1.3x floor",
+            map_total <= 1.3 * floor_items,
+        ),
+        Row(
+            f"Execution object, {ITEMS:,}-item map done",
+            map_bytes / 1024,
+            None,
+            "KiB",
+            "< 1 MiB",
+            map_bytes < 2**20,
+        ),
+        Row(
+            f"operator RSS peak, {ITEMS:,}-item map",
+            map_rss,
+            None,
+            "MB",
+            "< 300 MB",
+            map_rss < 300,
+        ),
+        Row("reconcile CPU per item completion, 100", per_item[100] * 1000, None, "ms", "", None),
+        Row(
+            "reconcile CPU per item completion, 1,000",
+            per_item[1000] * 1000,
+            None,
+            "ms",
+            "",
+            None,
+        ),
+        Row(
+            "reconcile CPU per item completion, 10,000",
+            per_item[10_000] * 1000,
+            per_item[100] * 1000,
+            "ms",
+            "<= 3x at 100 items",
+            per_item[10_000] <= 3 * per_item[100],
+        ),
+    ]
+
+
 def main() -> int:
     layout = Layout.default()
     cluster.up(layout)
@@ -514,157 +674,9 @@ def main() -> int:
     operator.start()
     rows: list[Row] = []
     try:
-        time.sleep(5)  # settle: the start-up listing is not the idle figure
-        idle_rss = operator_rss(operator)
-
-        # What one Execution costs whatever its size (created, started, finished): taken
-        # off below, so the figures are per task attempt in steady state.
-        before, _ = operator_requests(admin)
-        headway_chain(admin, fresh_namespace(admin, "one"), 1)
-        fixed = operator_requests(admin)[0] - before
-
-        floor_hops, floor_total = floor_chain(admin, fresh_namespace(admin, "floor"), 20)
-        before, _ = operator_requests(admin)
-        hops, chain_total = headway_chain(admin, fresh_namespace(admin, "chain"), 20)
-        chain_requests = (operator_requests(admin)[0] - before - fixed) / 19
-
-        clean_up(admin, wait=True)
-        floor_fan, floor_rate = floor_fanout(admin, fresh_namespace(admin, "floorfan"), 300)
-        clean_up(admin, wait=True)
-        before, _ = operator_requests(admin)
-        fan_total, fan_rate = headway_fanout(admin, fresh_namespace(admin, "fan"), 300)
-        fan_requests = (operator_requests(admin)[0] - before - fixed) / 299
-        clean_up(admin, wait=True)
-
-        tracked = fresh_namespace(admin, "rss")
-        for n in range(4):
-            tasks: list[JSON] = [{"name": "gate", "image": "registry.invalid/never:1"}]
-            tasks += [{"name": f"t{i}", "dependencies": ["gate"]} for i in range(499)]
-            workflow_run(
-                admin, tracked, f"big{n}", tasks, autoRecovery={"stallTimeoutSeconds": 3600}
-            )
-        path = path_of(WF, "executions", tracked)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            items = admin.get(path)["items"]
-            if len([i for i in items if (i.get("status") or {}).get("phase") == "Running"]) == 4:
-                break
-            time.sleep(0.5)
-        time.sleep(5)
-        tracked_rss = operator_rss(operator)
-
-        clean_up(admin, wait=True)  # the CPU figures are taken on a quiet machine
-        cpu = reconcile_cpu_per_event((10, 100, 1000))
-        per_item = reconcile_cpu_per_item((100, 1000, 10_000))
-
-        floor_items, _rate = floor_fanout(admin, fresh_namespace(admin, "flooritems"), ITEMS)
-        clean_up(admin, wait=True)
-        map_total, map_bytes, map_rss = headway_map(
-            admin, fresh_namespace(admin, "map"), ITEMS, operator
-        )
-
-        p50, p90 = statistics.median(hops), percentile(hops, 0.9)
-        f50, f90 = statistics.median(floor_hops), percentile(floor_hops, 0.9)
-        rows = [
-            Row("hop p50", p50 * 1000, f50 * 1000, "ms", "<= 3x floor", p50 <= 3 * f50),
-            Row("hop p90", p90 * 1000, f90 * 1000, "ms", "", None),
-            Row(
-                "chain of 20, total",
-                chain_total,
-                floor_total,
-                "s",
-                "<= 1.5x floor",
-                chain_total <= 1.5 * floor_total,
-            ),
-            Row(
-                "fan-out of 300, total",
-                fan_total,
-                floor_fan,
-                "s",
-                "<= 1.3x floor",
-                fan_total <= 1.3 * floor_fan,
-            ),
-            Row("fan-out Job create rate", fan_rate, floor_rate, "Jobs/s", "", None),
-            Row(
-                "API requests per attempt (chain)",
-                chain_requests,
-                1.0,
-                "req",
-                "<= 4",
-                chain_requests <= 4,
-            ),
-            Row(
-                "API requests per attempt (fan-out)",
-                fan_requests,
-                1.0,
-                "req",
-                "<= 4",
-                fan_requests <= 4,
-            ),
-            Row("API requests, a whole 1-task Execution", fixed, None, "req", "", None),
-            Row("operator RSS idle", idle_rss, None, "MB", "", None),
-            Row(
-                "operator RSS, 2,000 tasks tracked",
-                tracked_rss,
-                None,
-                "MB",
-                "<= 200 MB",
-                tracked_rss <= 200,
-            ),
-            Row("reconcile CPU per event, 10 tasks", cpu[10] * 1000, None, "ms", "", None),
-            Row("reconcile CPU per event, 100 tasks", cpu[100] * 1000, None, "ms", "", None),
-            Row(
-                "reconcile CPU per event, 1,000 tasks",
-                cpu[1000] * 1000,
-                cpu[100] * 1000,
-                "ms",
-                "<= 3x at 100 tasks",
-                cpu[1000] <= 3 * cpu[100],
-            ),
-            Row(
-                f"map of {ITEMS:,} items, total",
-                map_total,
-                floor_items,
-                "s",
-                "<= 1.3x floor",
-                map_total <= 1.3 * floor_items,
-            ),
-            Row(
-                f"Execution object, {ITEMS:,}-item map done",
-                map_bytes / 1024,
-                None,
-                "KiB",
-                "< 1 MiB",
-                map_bytes < 2**20,
-            ),
-            Row(
-                f"operator RSS peak, {ITEMS:,}-item map",
-                map_rss,
-                None,
-                "MB",
-                "< 300 MB",
-                map_rss < 300,
-            ),
-            Row(
-                "reconcile CPU per item completion, 100", per_item[100] * 1000, None, "ms", "", None
-            ),
-            Row(
-                "reconcile CPU per item completion, 1,000",
-                per_item[1000] * 1000,
-                None,
-                "ms",
-                "",
-                None,
-            ),
-            Row(
-                "reconcile CPU per item completion, 10,000",
-                per_item[10_000] * 1000,
-                per_item[100] * 1000,
-                "ms",
-                "<= 3x at 100 items",
-                per_item[10_000] <= 3 * per_item[100],
-            ),
-        ]
+        if ONLY != "map":
+            rows += engine_rows(admin, operator)
+        rows += map_rows(admin, operator)
     finally:
         operator.stop()
         operator.remove_webhooks()  # they fail closed: no Execution update may need them
