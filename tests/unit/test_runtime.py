@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from headway.core import identity
+from headway.core.facts import observe_job
 from headway.core.lease import LeaseView, next_move
 from headway.core.tally import Tally
 from headway.handlers.reconcile import reconcile_execution
-from headway.runtime.cache import EXPECTATION_SECONDS, Cache, Snapshot
+from headway.runtime.cache import EXPECTATION_SECONDS, Cache, Snapshot, slim
 from headway.runtime.leader import Election, lead
 from headway.runtime.memory import Memory
 from headway.runtime.metrics import Metrics
@@ -318,3 +319,25 @@ def test_the_metrics_count_what_passes_did_and_the_phases_the_cache_holds() -> N
         'headway_tasks{namespace="ns",phase="Succeeded"} 1.0',
     ):
         assert line in text, line
+
+
+def test_the_cache_keeps_what_facts_are_drawn_from_and_not_the_rest() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "p",
+            "labels": {"job-name": "j"},
+            "managedFields": [{"manager": "kubelet"}],
+            "annotations": {"headway.dev/inputs": "{}" * 1000, "other": "x"},
+        },
+        "spec": {"containers": [{"name": "main", "env": [{"name": "BIG", "value": "x" * 9}]}]},
+        "status": {"phase": "Running"},
+    }
+    kept = slim(pod)
+    assert kept["metadata"] == {"name": "p", "labels": {"job-name": "j"},
+                                "annotations": {"other": "x"}}  # fmt: skip
+    assert "spec" not in kept and kept["status"] == {"phase": "Running"}
+    job = {"metadata": {"name": "j"}, "spec": {"activeDeadlineSeconds": 3, "template": {}}}
+    assert slim(job)["spec"] == {"activeDeadlineSeconds": 3}
+    assert observe_job(slim(job), kept) == observe_job(job, pod)

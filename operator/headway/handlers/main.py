@@ -32,7 +32,7 @@ from headway.handlers.reconcile import (
     utcnow,
 )
 from headway.models.base import GROUP, VERSION
-from headway.runtime.cache import Cache
+from headway.runtime.cache import Cache, slim
 from headway.runtime.leader import Election, lead
 from headway.runtime.memory import Memory
 from headway.runtime.metrics import Health, Metrics, serve
@@ -215,14 +215,14 @@ async def waiting(body: kopf.Body, namespace: str | None, name: str, **_: Any) -
 # a log of what changed, so a pass is told what changed instead of comparing them all.
 @kopf.index("batch", "v1", "jobs", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
 async def jobs(body: kopf.Body, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> JSON:
-    job = dict(body)
+    job = slim(body)
     of(memo).cache.saw_job(labels[LABEL_EXECUTION_UID], job)
     return {labels[LABEL_EXECUTION_UID]: job}
 
 
 @kopf.index("", "v1", "pods", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
 async def pods(body: kopf.Body, labels: Mapping[str, str], memo: kopf.Memo, **_: Any) -> JSON:
-    pod = dict(body)
+    pod = slim(body)
     of(memo).cache.saw_pod(labels[LABEL_EXECUTION_UID], pod)
     return {labels[LABEL_EXECUTION_UID]: pod}
 

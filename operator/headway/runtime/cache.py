@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from headway.core.facts import job_of_pod, newest_pod
+from headway.core.render import ANNOTATION_INPUTS
 
 JSON = dict[str, Any]
 Key = tuple[str, str]  # namespace, name
@@ -59,6 +60,25 @@ class Snapshot:
 
 
 LOG_FLOOR = 1024  # Job names kept in a change log, at least (past it: 4 per Job)
+
+
+def slim(obj: Mapping[str, Any]) -> JSON:
+    """A Job or pod as the operator keeps it: what its facts are drawn from (metadata but
+    its managedFields, the status, a Job's deadline), not the pod spec or the Job's
+    template, which hold every item's inputs: at 10,000 items the rest is most of the
+    memory."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = meta.get("annotations")
+    if annotations and ANNOTATION_INPUTS in annotations:  # a pod's copy of its inputs
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != ANNOTATION_INPUTS}
+    kept: JSON = {"metadata": meta, "status": obj.get("status") or {}}
+    deadline = (obj.get("spec") or {}).get("activeDeadlineSeconds")
+    if deadline is not None:
+        kept["spec"] = {"activeDeadlineSeconds": deadline}
+    for key in ("apiVersion", "kind"):
+        if key in obj:
+            kept[key] = obj[key]
+    return kept
 
 
 @dataclass
