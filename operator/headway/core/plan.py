@@ -149,7 +149,7 @@ class _Planner(MapPlanning):
         self.resolved: dict[str, tuple[str, list[Any]]] = {}
         self.deadlines: dict[str, datetime.datetime] = {}  # see Since.deadlines
         self.looked: set[str] = set()  # the tasks and items (task#index) visited
-        self.given: dict[tuple[str, bool], dict[str, Any]] = {}
+        self.given: dict[tuple[str, bool], Any] = {}  # a map's outputs as given, this pass
         carried = since if since is not None and since.tasks is status.tasks else None
         if carried is not None and carried.counts is not None:
             self.counts = carried.counts
@@ -248,8 +248,8 @@ class _Planner(MapPlanning):
             key = (name, gathered)
             if key not in self.given:
                 every = items_.gathered(state.map) if gathered else items_.outputs_list(state.map)
-                self.given[key] = {"": every}
-            found[name] = self.given[key][""]
+                self.given[key] = every
+            found[name] = self.given[key]
         return found
 
     def available(self, task: Task) -> tuple[dict[str, Any], dict[str, Any]]:
