@@ -78,6 +78,7 @@ def test_operator_rbac_is_exactly_the_documented_table(docs: list[JSON]) -> None
         (("headway.dev",), ("workflows", "executions", "recoveryrequests"), ()): [
             "get", "list", "watch",
         ],
+        (("headway.dev",), ("outputpages",), ()): ["create", "get", "list", "patch", "watch"],
         (("headway.dev",), ("workflows/status", "recoveryrequests/status"), ()): ["update"],
         (("headway.dev",), ("executions/status",), ()): ["patch"],
         (("batch",), ("jobs",), ()): ["create", "delete", "get", "list", "watch"],
@@ -153,7 +154,8 @@ def test_only_the_identity_webhooks_fail_closed_and_only_on_what_they_guard(
 def test_crds_are_installed_and_kept_on_uninstall(docs: list[JSON]) -> None:
     crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
     assert sorted(c["metadata"]["name"] for c in crds) == [
-        "executions.headway.dev", "recoveryrequests.headway.dev", "workflows.headway.dev",
+        "executions.headway.dev", "outputpages.headway.dev", "recoveryrequests.headway.dev",
+        "workflows.headway.dev",
     ]  # fmt: skip
     for crd in crds:
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"

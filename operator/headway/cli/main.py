@@ -31,6 +31,7 @@ from headway.core.recovery import Order, graph_of
 from headway.core.vocabulary import EXECUTION_FINISHED, REQUEST_FINISHED
 from headway.models.base import API_VERSION, validation_message
 from headway.models.execution import ExecutionStatus
+from headway.shell import store
 from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, path_of
 
@@ -140,6 +141,7 @@ def cmd_get(session: Session, args: argparse.Namespace) -> int:
         return OK
     wide = args.output == "wide"
     if args.items:
+        execution = store.with_pages(session.kube, execution)
         tasks = (execution.get("status") or {}).get("tasks") or {}
         maps = [name for name, state in tasks.items() if state.get("map")]
         if not maps:

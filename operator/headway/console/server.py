@@ -24,6 +24,7 @@ from aiohttp import web
 from headway.console import views
 from headway.core.vocabulary import LABEL_EXECUTION
 from headway.models.base import API_VERSION
+from headway.shell import store
 from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, Server, path_of
 
@@ -120,7 +121,8 @@ class Console:
     async def execution(self, request: web.Request) -> web.Response:
         kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
         found = await self.call(
-            f'execution "{name}"', lambda: kube.get(path_of(API_VERSION, "executions", ns, name))
+            f'execution "{name}"',
+            lambda: store.with_pages(kube, kube.get(path_of(API_VERSION, "executions", ns, name))),
         )
         return web.json_response(views.detail(found))
 
@@ -161,7 +163,7 @@ class Console:
         if listed is not None:
             version = listed["metadata"]["resourceVersion"]
             watches.append(Watch(requests_path, {"labelSelector": selector}, version))
-        execution = found
+        execution = await asyncio.to_thread(store.with_pages, kube, found)
         try:
             await _send(response, views.detail(execution, list(requests.values())))
             async for event in _watch(kube, watches):
@@ -171,7 +173,7 @@ class Console:
                 elif event["type"] == "DELETED":
                     break
                 else:
-                    execution = obj
+                    execution = await asyncio.to_thread(store.with_pages, kube, obj)
                 await _send(response, views.detail(execution, list(requests.values())))
         except ConnectionResetError:
             pass  # the page went away

@@ -33,6 +33,9 @@ ITEM_BYTES = 100  # status bytes set aside per item: letter, key, a failed item'
 ITEM_MESSAGE_LIMIT = 64  # a failed item's message in status (Events keep it whole)
 DETAIL_MESSAGES = 1_000  # items whose detail keeps a message; the rest keep the reason
 PAGE = 100  # items per page of outputs
+INLINE_OUTPUTS_BYTES = 256 * 1024  # items' outputs kept in the status, all maps together
+PAGE_REF_BYTES = 40  # a stored page's entry in the status: its number and digest
+DIGEST_CHARS = 16
 
 
 def page_of(index: int) -> str:
@@ -57,10 +60,78 @@ def set_outputs(state: MapStatus, index: int, outputs: dict[str, Any] | None) ->
         del fresh[name]
     else:
         fresh[name] = outputs
-    if fresh:
+    if fresh or key in state.stored:
         state.outputs[key] = fresh
     else:
         state.outputs.pop(key, None)
+    if key in state.stored:
+        state.stored[key] = page_digest(fresh)
+
+
+def page_bytes(page: Mapping[str, Any]) -> int:
+    return sum(len(json.dumps(o, separators=(",", ":")).encode()) for o in page.values())
+
+
+def page_digest(page: Mapping[str, Any]) -> str:
+    """What the status records of a stored page, to know the copy read back is the one
+    written (by the operator, and the latest)."""
+    canonical = json.dumps(page, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:DIGEST_CHARS]
+
+
+def page_name(execution: str, task: str, page: str) -> str:
+    """The OutputPage holding page ``page`` of a map's outputs."""
+    return shorten(f"{execution}-{task}-outputs-{page}")
+
+
+def store_page(state: MapStatus, page: str) -> int:
+    """Keep page ``page`` in an OutputPage from now on; the status bytes it frees."""
+    content = state.outputs.get(page, {})
+    state.stored[page] = page_digest(content)
+    return page_bytes(content) - PAGE_REF_BYTES
+
+
+def pages_to_store(maps: Mapping[str, MapStatus], excess: int) -> list[tuple[str, str]]:
+    """The inline pages (task, page) to move out to free ``excess`` bytes, largest first:
+    the fewest objects for the bytes."""
+    sizes = sorted(
+        (
+            (page_bytes(content), task, page)
+            for task, state in maps.items()
+            for page, content in state.outputs.items()
+            if page not in state.stored
+        ),
+        reverse=True,
+    )
+    chosen: list[tuple[str, str]] = []
+    for size, task, page in sizes:
+        if excess <= 0 or size <= PAGE_REF_BYTES:
+            break
+        chosen.append((task, page))
+        excess -= size - PAGE_REF_BYTES
+    return chosen
+
+
+class PagesMissing(LookupError):
+    """Stored pages of outputs not found as written (their names in the message)."""
+
+
+def hydrate(
+    state: MapStatus, task: str, pages: Mapping[tuple[str, str], tuple[str, dict[str, Any]]]
+) -> list[str]:
+    """Put the stored pages back into ``state.outputs`` (where missing) from ``pages``
+    ((task, page) -> (digest, outputs)); the pages not found with the digest the status
+    records (behind, or changed by someone else)."""
+    missing = []
+    for page, digest in state.stored.items():
+        if page in state.outputs:
+            continue
+        found = pages.get((task, page))
+        if found is None or found[0] != digest or page_digest(found[1]) != digest:
+            missing.append(page)
+        else:
+            state.outputs[page] = found[1]
+    return missing
 
 
 class ItemsError(ValueError):
@@ -168,6 +239,8 @@ def expand(old: MapStatus | None, keys: list[str]) -> MapStatus:
             kept = outputs_of(old, index)
             if kept is not None:
                 fresh.outputs.setdefault(page_of(index), {})[name] = kept
+            if page_of(index) in old.stored:
+                fresh.stored[page_of(index)] = ""  # digest set below
             if name in old.items:
                 fresh.items[name] = old.items[name]
             continue
@@ -176,6 +249,9 @@ def expand(old: MapStatus | None, keys: list[str]) -> MapStatus:
         if attempts:
             fresh.attempts[name] = attempts
     fresh.phases = "".join(phases)
+    for page in fresh.stored:  # a page kept out stays out, with what it holds now
+        fresh.outputs.setdefault(page, {})
+        fresh.stored[page] = page_digest(fresh.outputs[page])
     return fresh
 
 
@@ -255,6 +331,7 @@ def private(state: MapStatus) -> MapStatus:
             "attempts": dict(state.attempts),
             "outputs": dict(state.outputs),
             "items": dict(state.items),
+            "stored": dict(state.stored),
         }
     )
 
@@ -281,14 +358,13 @@ def gathered(state: MapStatus) -> dict[str, list[Any]]:
 
 
 def outputs_size(state: MapStatus | None) -> int:
-    """The bytes the items' outputs take in status."""
-    if state is None or not state.outputs:
+    """The bytes the items' outputs take in status (a stored page: its reference)."""
+    if state is None:
         return 0
-    return sum(
-        len(json.dumps(o, separators=(",", ":")).encode())
-        for page in state.outputs.values()
-        for o in page.values()
+    inline = sum(
+        page_bytes(content) for page, content in state.outputs.items() if page not in state.stored
     )
+    return inline + PAGE_REF_BYTES * len(state.stored)
 
 
 def rerun_items(state: MapStatus, items: list[int] | None) -> list[int]:

@@ -262,6 +262,34 @@ class MapPlanning(ABC):
         self.record(new.phase, unit, new.attempts, new.message)
         self.emit("Warning", f"Task{new.phase}", f"task {name}: {new.message}")
 
+    def charge_item(self, unit: Unit, outputs: dict[str, Any]) -> None:
+        """Count an item's new outputs against the budget (nothing, if its page is kept
+        in an OutputPage)."""
+        name, index = unit
+        state = self.status.tasks[name].map
+        assert state is not None and index is not None
+        if items_.page_of(index) in state.stored:
+            return
+        before = self.peek(unit).outputs
+        self.outputs_total += items_.page_bytes({"": outputs}) - (
+            items_.page_bytes({"": before}) if before else 0
+        )
+
+    def store_pages(self, name: str, state: MapStatus) -> None:
+        """Past what the status keeps of items' outputs (``INLINE_OUTPUTS_BYTES``, or the
+        budget if smaller), move the map's largest pages out to OutputPages."""
+        budget = self.status.outputs_limit
+        limit = items_.INLINE_OUTPUTS_BYTES
+        if budget is not None:
+            limit = min(limit, budget)
+        if self.outputs_total <= limit:
+            return
+        for _, page in items_.pages_to_store({name: state}, self.outputs_total - limit):
+            self.outputs_total -= items_.store_page(state, page)
+            where = items_.page_name(self.context.owner.name, name, page)
+            message = f"task {name}: outputs of items page {page} kept in OutputPage {where}"
+            self.emit("Normal", "OutputsStored", message)
+
     @staticmethod
     def item_list(state: MapStatus, letter: str) -> list[int]:
         return [m.start() for m in re.finditer(letter, state.phases)]

@@ -217,6 +217,7 @@ class _Planner(MapPlanning):
             items_.put_item(fresh, unit[1], item)
             del self.open_items[unit]
         state.map = fresh
+        self.store_pages(name, fresh)
 
     # --- bookkeeping --------------------------------------------------------------------
 
@@ -460,7 +461,9 @@ class _Planner(MapPlanning):
             self.fail(unit, parsed.reason, parsed.message, job.exit_code, job.finished_at)
             return
         budget = self.status.outputs_limit
-        if budget is not None:
+        if unit[1] is not None:
+            self.charge_item(unit, parsed)  # its page moves out at flush when past the limit
+        elif budget is not None:
             others = self.outputs_total - outputs_bytes(self.peek(unit).outputs)
             size = outputs_bytes(parsed)
             if others + size > budget:

@@ -24,6 +24,7 @@ from headway.core.actions import Emit
 from headway.core.render import LABEL_EXECUTION_UID
 from headway.handlers import admission
 from headway.handlers.reconcile import (
+    PagesMissing,
     post_events,
     reconcile_execution,
     reconcile_workflow,
@@ -43,6 +44,7 @@ from headway.shell.lease import LeaseClient
 
 Key = tuple[str, str]  # namespace, name
 JSON = dict[str, Any]
+PAGES_RETRY = datetime.timedelta(seconds=30)  # a missing OutputPage is looked for again
 log = logging.getLogger("headway.operator")
 
 
@@ -114,10 +116,17 @@ class Operator:
         snapshot = self.cache.snapshot(key, since=self.memory.seq_of)
         if snapshot is None:
             return None
-        with self.metrics.reconcile_seconds.time():
-            outcome = await asyncio.to_thread(
-                reconcile_execution, self.kube, snapshot, self.audit_key, self.memory
-            )
+        try:
+            with self.metrics.reconcile_seconds.time():
+                outcome = await asyncio.to_thread(
+                    reconcile_execution, self.kube, snapshot, self.audit_key, self.memory
+                )
+        except PagesMissing as missing:
+            # Nothing is decided without every output; said on the Execution, tried again.
+            log.warning("%s; looking again in %ss", missing, PAGES_RETRY.seconds)
+            warning = Emit("Warning", "OutputsMissing", str(missing))
+            self.events.put_nowait((snapshot.execution, [warning]))
+            return utcnow() + PAGES_RETRY
         self.metrics.count(outcome.tally)
         self.cache.wrote(key, outcome.written, outcome.created)
         if outcome.events:
@@ -227,6 +236,12 @@ async def pods(body: kopf.Body, labels: Mapping[str, str], memo: kopf.Memo, **_:
     return {labels[LABEL_EXECUTION_UID]: pod}
 
 
+@kopf.index(GROUP, VERSION, "outputpages", labels={LABEL_EXECUTION_UID: kopf.PRESENT})
+async def pages(body: kopf.Body, labels: Mapping[str, str], **_: Any) -> JSON:
+    """Pages of item outputs kept out of their Execution (read back when its status is)."""
+    return {labels[LABEL_EXECUTION_UID]: {"spec": dict(body.get("spec") or {})}}
+
+
 @kopf.index(GROUP, VERSION, "recoveryrequests")
 async def requests(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     target = request_target(body)
@@ -243,7 +258,7 @@ def _operator(memo: Any, indexes: Mapping[str, Any]) -> Operator:
     return operator
 
 
-INDEXES = ("executions", "waiting", "jobs", "pods", "requests")
+INDEXES = ("executions", "waiting", "jobs", "pods", "requests", "pages")
 
 
 # --- events -> the work queue ---------------------------------------------------------------

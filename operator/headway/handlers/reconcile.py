@@ -10,16 +10,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from headway.core import definers
+from headway.core import definers, pages
 from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.decide import Carried, Decision, View, decide
 from headway.core.facts import ObservedJob, confirm_attempt
 from headway.core.plan import Launches
+from headway.core.render import Owner
 from headway.core.requests import RequestUpdate
 from headway.core.start import workflow_status
 from headway.core.tally import Tally, tally
 from headway.core.vocabulary import REQUEST_FINISHED
 from headway.models.base import rfc3339
+from headway.models.execution import ExecutionStatus
 from headway.models.workflow import WorkflowStatus
 from headway.runtime.cache import Snapshot
 from headway.runtime.memory import Kept, Memory, wire_status
@@ -89,6 +91,8 @@ def load_view(
     meta, namespace = obj["metadata"], obj["metadata"]["namespace"]
     kept = memory.status(obj)
     status = kept.status
+    if status.workflow is not None and pages.needs(status):
+        read_back(kube, snapshot, status)
     spec = memory.spec(kept, obj)
     workflow, definer, workflow_definer = None, None, None
     if status.workflow is None and not isinstance(spec, str):
@@ -125,6 +129,26 @@ def load_view(
         workflow_definer=workflow_definer,
     )
     return view, kept
+
+
+class PagesMissing(Exception):
+    """Stored pages of item outputs not found as the status records them."""
+
+
+def read_back(kube: Kube | None, snapshot: Snapshot, status: ExecutionStatus) -> None:
+    """Put the pages of item outputs kept in OutputPages back into ``status``: from the
+    cache, else read directly (the cache may be behind a page another replica wrote)."""
+    if not pages.missing(status, pages.read(snapshot.pages)):
+        return
+    meta = snapshot.execution["metadata"]
+    lost = pages.missing(
+        status, pages.read(store.read_pages(kube, meta["namespace"], meta["uid"])) if kube else {}
+    )
+    if lost:
+        raise PagesMissing(
+            f"execution {meta['namespace']}/{meta['name']}: OutputPages of items' outputs "
+            f"{', '.join(lost)} are missing or changed since written"
+        )
 
 
 def confirm_stalls(kube: Kube, view: View, names: frozenset[str]) -> dict[str, ObservedJob]:
@@ -185,6 +209,8 @@ def _reconcile_once(
     view, kept = load_view(kube, snapshot, audit_key, memory)
     now = clock()
     decision = carry_out_jobs(kube, view, now, created)
+    owner = Owner(view.name, view.namespace, view.uid)
+    store.write_pages(kube, view.namespace, pages.changed(owner, decision.status, kept.status))
     status = wire_status(decision.status, kept.status, kept.raw)
     written = store.write_status(kube, snapshot.execution, kept.raw, status)
     if written is not None:

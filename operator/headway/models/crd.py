@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from headway.models.base import GROUP, VERSION
 from headway.models.execution import ExecutionSpec, ExecutionStatus
+from headway.models.pages import OutputPageSpec
 from headway.models.recovery import RecoveryRequestSpec, RecoveryRequestStatus
 from headway.models.workflow import WorkflowSpec, WorkflowStatus
 
@@ -95,7 +96,7 @@ class Kind:
     plural: str
     short_names: tuple[str, ...]
     spec: type[BaseModel]
-    status: type[BaseModel]
+    status: type[BaseModel] | None  # None: no status (written whole, by the operator)
     columns: tuple[tuple[str, str, str], ...]  # name, type, jsonPath
     spec_rules: tuple[JSON, ...] = field(default=())
 
@@ -154,6 +155,19 @@ KINDS = (
             {"rule": "self == oldSelf", "message": "a RecoveryRequest's spec cannot be changed"},
         ),
     ),
+    Kind(
+        "OutputPage",
+        "outputpages",
+        ("op",),
+        OutputPageSpec,
+        None,
+        (
+            ("Execution", "string", ".spec.execution"),
+            ("Task", "string", ".spec.task"),
+            ("Page", "integer", ".spec.page"),
+            AGE,
+        ),
+    ),
 )
 
 
@@ -161,17 +175,15 @@ def crd(kind: Kind) -> JSON:
     spec = model_schema(kind.spec)
     if kind.spec_rules:
         spec["x-kubernetes-validations"] = list(kind.spec_rules)
-    schema = {
-        "type": "object",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": model_schema(kind.status),
-        },
-        "required": ["spec"],
+    properties: JSON = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": spec,
     }
+    if kind.status is not None:
+        properties["status"] = model_schema(kind.status)
+    schema = {"type": "object", "properties": properties, "required": ["spec"]}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -192,7 +204,7 @@ def crd(kind: Kind) -> JSON:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    **({"subresources": {"status": {}}} if kind.status is not None else {}),
                     "additionalPrinterColumns": [
                         {"name": n, "type": t, "jsonPath": p} for n, t, p in kind.columns
                     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from headway.models.base import Condition, Spec, Status, Time
 from headway.models.recovery import RecoveryMode
@@ -99,7 +99,20 @@ class MapStatus(Status):
         description="Item -> its state, for items that failed, retry, stalled or were "
         "recovered: what the phase letter and attempts cannot say.",
     )
+    stored: dict[str, str] = Field(
+        default_factory=dict,
+        description="Page -> digest, for pages of outputs kept in an OutputPage the Execution "
+        "owns (core.items.page_name) instead of here: they are left out of ``outputs``.",
+    )
     reserved: int = Field(0, description="Status bytes set aside for these items.")
+
+    @model_serializer(mode="wrap")
+    def _inline_pages(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Written without the pages kept in OutputPages (held here only once read back)."""
+        data: dict[str, Any] = handler(self)
+        if self.stored and isinstance(data.get("outputs"), dict):
+            data["outputs"] = {p: v for p, v in data["outputs"].items() if p not in self.stored}
+        return data
 
 
 class HistoryEntry(Status):

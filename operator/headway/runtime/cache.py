@@ -57,6 +57,7 @@ class Snapshot:
     requests: list[JSON]
     changed: frozenset[str] | None = None
     seq: int | None = None  # this snapshot's number: pass it as ``since`` next time
+    pages: list[JSON] = field(default_factory=list)  # its OutputPages (core.pages)
 
 
 LOG_FLOOR = 1024  # Job names kept in a change log, at least (past it: 4 per Job)
@@ -150,6 +151,7 @@ class Cache:
     jobs: Index | None = None  # Execution uid -> its Jobs
     pods: Index | None = None  # Execution uid -> its pods
     requests: Index | None = None  # key of the Execution named -> its RecoveryRequests
+    pages: Index | None = None  # Execution uid -> its OutputPages
     waiting: Index | None = None  # (namespace, Workflow) -> keys of Executions waiting for it
     written: dict[Key, JSON] = field(default_factory=dict)
     expected: dict[str, dict[str, tuple[JSON, float]]] = field(default_factory=dict)
@@ -196,6 +198,7 @@ class Cache:
             list(_all(self.requests, key)),
             changed,
             owned.seq,
+            list(_all(self.pages, uid)),
         )
 
     def saw_job(self, uid: str, job: JSON) -> None:

@@ -130,7 +130,8 @@ def task_wire(new: TaskStatus, old: TaskStatus, raw: JSON) -> JSON:
     same = old.map.items
     out["map"] = {
         **items.model_dump(by_alias=True, mode="json", exclude={"outputs", "items"}),
-        "outputs": dict(items.outputs),  # JSON as it is: pages of plain dicts
+        # JSON as it is (pages of plain dicts), but the pages kept in OutputPages.
+        "outputs": {p: o for p, o in items.outputs.items() if p not in items.stored},
         "items": {
             index: raw_items[index]
             if same.get(index) is state and index in raw_items

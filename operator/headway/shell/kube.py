@@ -20,6 +20,7 @@ from kubernetes import client, config
 
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 
 
 class KubeError(Exception):
@@ -160,7 +161,7 @@ class Kube:
     def replace(self, path: str, body: JSON) -> JSON:
         return self.request("PUT", path, body)
 
-    def patch(self, path: str, body: JSON, content_type: str = MERGE_PATCH) -> JSON:
+    def patch(self, path: str, body: Any, content_type: str = MERGE_PATCH) -> JSON:
         return self.request("PATCH", path, body, content_type=content_type)
 
     def delete(self, path: str, body: JSON | None = None, **query: Any) -> JSON | None:

@@ -7,14 +7,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from headway.core import pages
 from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.facts import AttemptRead, is_attempt
 from headway.core.identity import ANNOTATION_SUBMITTED
+from headway.core.pages import PageWrite
 from headway.core.plan import Launches
+from headway.core.render import LABEL_EXECUTION_UID
 from headway.core.scan import changed_keys
 from headway.models.base import API_VERSION, rfc3339
 from headway.models.crd import PLURALS
-from headway.shell.kube import Kube, KubeError, path_of
+from headway.shell.kube import JSON_PATCH, Kube, KubeError, path_of
 
 JSON = dict[str, Any]
 log = logging.getLogger("headway.shell")
@@ -245,3 +248,51 @@ def list_all(kube: Kube) -> tuple[list[JSON], list[JSON]]:
     workflows = kube.get(path_of(API_VERSION, "workflows"))["items"]
     requests = kube.get(path_of(API_VERSION, "recoveryrequests"))["items"]
     return list(workflows), list(requests)
+
+
+def write_pages(kube: Kube, namespace: str, writes: list[PageWrite]) -> None:
+    """Create each OutputPage, or replace its spec whole (a JSON patch: an item's outputs
+    taken away are gone, as a merge patch would not make them)."""
+    collection = path_of(API_VERSION, "outputpages", namespace)
+    for write in writes:
+        try:
+            kube.create(collection, write.manifest)
+        except KubeError as error:
+            if error.status != 409:
+                raise
+            patch = [{"op": "replace", "path": "/spec", "value": write.manifest["spec"]}]
+            kube.patch(f"{collection}/{write.name}", patch, JSON_PATCH)
+
+
+def read_pages(kube: Kube, namespace: str, uid: str) -> list[JSON]:
+    """An Execution's OutputPages, read directly (a page the cache has not seen yet)."""
+    found = kube.get(
+        path_of(API_VERSION, "outputpages", namespace),
+        labelSelector=f"{LABEL_EXECUTION_UID}={uid}",
+    )
+    return list(found.get("items") or [])
+
+
+def with_pages(kube: Kube, execution: JSON) -> JSON:
+    """``execution`` with the pages of item outputs kept in OutputPages put back into its
+    status, as far as the caller may read them and they are as the status records them
+    (to show; the operator reads them back itself)."""
+    tasks = (execution.get("status") or {}).get("tasks") or {}
+    stored = {n: s["map"]["stored"] for n, s in tasks.items() if (s.get("map") or {}).get("stored")}
+    if not stored:
+        return execution
+    meta = execution["metadata"]
+    try:
+        found = pages.read(read_pages(kube, meta["namespace"], meta["uid"]))
+    except KubeError as error:
+        log.debug("pages of %s not read: %s", meta["name"], error)
+        return execution
+    tasks = dict(tasks)
+    for name, digests in stored.items():
+        state = tasks[name] = {**tasks[name], "map": dict(tasks[name]["map"])}
+        outputs = state["map"]["outputs"] = dict(state["map"].get("outputs") or {})
+        for page, digest in digests.items():
+            hit = found.get((name, page))
+            if hit is not None and hit[0] == digest:
+                outputs[page] = hit[1]
+    return {**execution, "status": {**execution["status"], "tasks": tasks}}
