@@ -3,13 +3,14 @@ items under caps, and recovery by item."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from typing import Any
 
 import pytest
 
-from headway.core import items
+from headway.core import items, pages
 from headway.core.actions import CreateJob
 from headway.core.context import Context
 from headway.core.facts import ObservedJob
@@ -21,7 +22,7 @@ from headway.core.start import start
 from headway.core.templates import Item
 from headway.models.execution import AutoRecovery, ExecutionSpec, ExecutionStatus, MapStatus
 from headway.models.workflow import MapSpec, WorkflowSpec
-from headway.runtime.memory import task_wire
+from headway.runtime.memory import task_wire, wire_status
 
 JSON = dict[str, Any]
 T0 = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.UTC)
@@ -54,6 +55,7 @@ class Cluster:
         self.jobs: dict[str, ObservedJob] = {}
         self.listed, self.failing = listed, set(failing)
         self.created: list[str] = []
+        self.inputs: dict[str, str] = {}  # Job -> the inputs it was given
 
     def run(self, ctx: Context, status: ExecutionStatus, passes: int = 10) -> ExecutionStatus:
         for _ in range(passes):
@@ -68,6 +70,8 @@ class Cluster:
         meta = action.manifest["metadata"]
         name, label = meta["name"], meta["labels"].get("headway.dev/item")
         self.created.append(name)
+        annotations = action.manifest["spec"]["template"]["metadata"].get("annotations") or {}
+        self.inputs[name] = annotations.get("headway.dev/inputs", "")
         item = int(label) if label is not None else None
         if item is not None and item in self.failing:
             fact = ObservedJob(name, action.task, action.attempt, "Failed", exit_code=1,
@@ -331,3 +335,120 @@ def test_a_pod_waiting_its_turn_is_looked_at_again_at_its_deadline_not_every_pas
     assert third.wake_at == limit
     past = plan(ctx, third.status, seen, limit, since=third.since, touched=set())
     assert past.confirm == {"exe-proc-0-1", "exe-proc-1-1"}  # a suspected stall: read them
+
+
+# --- item outputs past what the status keeps: OutputPages ------------------------------------
+
+PAD = "x" * 600  # 250 items of this: 155 KB, past the limit the tests set
+
+
+@pytest.fixture(autouse=False)
+def small_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep 32 KiB of item outputs in the status: pages move out, and the successor can
+    still be given every item's outputs (its inputs are capped at 200 KiB)."""
+    monkeypatch.setattr(items, "INLINE_OUTPUTS_BYTES", 32 * 1024)
+
+
+class Padded(Cluster):
+    """Items whose outputs are padded (600 bytes each, unless told)."""
+
+    pad = PAD
+
+    def finish(self, action: CreateJob) -> None:
+        super().finish(action)
+        fact = self.jobs[action.name]
+        if fact.item is not None and fact.outcome == "Succeeded":
+            out = json.dumps({"n": fact.item, "pad": self.pad})
+            self.jobs[action.name] = dataclasses.replace(fact, termination_message=out)
+
+
+def padded_run(failing: set[int] | None = None) -> tuple[Context, ExecutionStatus, Padded]:
+    ctx, status = begin(workflow(list(range(250))))
+    cluster = Padded([], failing=failing or set())
+    return ctx, cluster.run(ctx, status, passes=12), cluster
+
+
+def as_read(status: ExecutionStatus) -> ExecutionStatus:
+    """The status as the API server gives it back: written whole, then parsed."""
+    raw = wire_status(status, ExecutionStatus(), {})
+    return ExecutionStatus.model_validate(json.loads(json.dumps(raw)))
+
+
+@pytest.mark.usefixtures("small_status")
+def test_outputs_past_the_inline_limit_move_out_and_successors_still_get_every_item() -> None:
+    _, done, cluster = padded_run()
+    assert done.phase == "Succeeded"
+    proc = done.tasks["proc"].map
+    assert proc is not None and len(proc.stored) >= 2
+    assert items.outputs_size(proc) <= items.INLINE_OUTPUTS_BYTES
+    raw = wire_status(done, ExecutionStatus(), {})
+    assert not set(raw["tasks"]["proc"]["map"]["outputs"]) & set(proc.stored)
+    assert len(json.dumps(raw)) < 64 * 1024  # 155 KB of outputs, most of them out
+    # The successor was started from every item's outputs, stored or not, in order.
+    sum_inputs = json.loads(cluster.inputs["exe-sum-1"])["proc"]
+    assert [o["n"] for o in sum_inputs] == list(range(250))
+
+
+@pytest.mark.usefixtures("small_status")
+def test_pages_are_written_when_their_digest_changes_and_read_back_whole() -> None:
+    _, done, _ = padded_run()
+    proc = done.tasks["proc"].map
+    assert proc is not None
+    writes = pages.changed(OWNER, done, ExecutionStatus())
+    assert sorted(str(w.manifest["spec"]["page"]) for w in writes) == sorted(proc.stored)
+    for write in writes:
+        meta = write.manifest["metadata"]
+        assert meta["ownerReferences"][0]["uid"] == OWNER.uid
+        assert meta["labels"]["headway.dev/execution-uid"] == OWNER.uid
+    assert pages.changed(OWNER, done, done) == []  # nothing changed: nothing written
+    read = as_read(done)
+    assert pages.needs(read)
+    assert pages.missing(read, pages.read(w.manifest for w in writes)) == []
+    assert not pages.needs(read)
+    assert read.tasks["proc"].map is not None
+    assert items.outputs_list(read.tasks["proc"].map) == items.outputs_list(proc)
+
+
+@pytest.mark.usefixtures("small_status")
+def test_a_page_changed_or_missing_is_named_and_never_read_as_outputs() -> None:
+    _, done, _ = padded_run()
+    proc = done.tasks["proc"].map
+    assert proc is not None
+    writes = [
+        json.loads(json.dumps(w.manifest)) for w in pages.changed(OWNER, done, ExecutionStatus())
+    ]
+    first = writes[0]["spec"]
+    first["outputs"][next(iter(first["outputs"]))] = {"n": -1}  # its digest left as it was
+    read = as_read(done)
+    assert pages.missing(read, pages.read(writes)) == [f"proc/{first['page']}"]
+    assert read.tasks["proc"].map is not None
+    assert str(first["page"]) not in read.tasks["proc"].map.outputs  # not taken as outputs
+    assert pages.missing(as_read(done), {}) == [f"proc/{p}" for p in proc.stored]
+
+
+@pytest.mark.usefixtures("small_status")
+def test_a_rerun_item_in_a_stored_page_rewrites_that_page_only() -> None:
+    ctx, failed, cluster = padded_run(failing={140})
+    assert failed.phase == "Failed"
+    proc = failed.tasks["proc"].map
+    assert proc is not None and "1" in proc.stored  # items 100-199 were stored
+    assert "140" not in proc.outputs["1"]
+    cluster.failing.clear()
+    recovered = recover(failed, Order("Flow", by="alice"), T0)
+    assert isinstance(recovered, Recovered)
+    done = cluster.run(ctx, recovered.status, passes=6)
+    assert done.phase == "Succeeded"
+    writes = pages.changed(OWNER, done, failed)
+    assert [w.manifest["spec"]["page"] for w in writes] == [1]  # item 140's page
+    assert writes[0].manifest["spec"]["outputs"]["140"]["n"] == 140
+
+
+def test_a_successor_given_more_than_its_inputs_limit_fails_saying_so() -> None:
+    ctx, status = begin(workflow(list(range(250))))
+    cluster = Padded([])
+    cluster.pad = "x" * 3_000  # 250 items: 755 KB, more than a task may be given (200 KiB)
+    done = cluster.run(ctx, status, passes=12)
+    proc, after = done.tasks["proc"], done.tasks["sum"]
+    assert proc.phase == "Succeeded" and proc.map is not None and proc.map.stored
+    assert (after.phase, after.reason) == ("Failed", "InputsTooLarge")
+    assert after.message is not None and "more than 204800" in after.message
