@@ -16,15 +16,18 @@ from localcluster.chart_operator import ChartOperator
 from support import (
     GATE_ENV,
     OUT,
+    READER,
     WF,
     Cluster,
     annotate,
     create,
     execution,
     gate,
+    grant,
     job_uids,
     jobs_of,
     request,
+    run,
     start,
     wait_for,
     wait_phase,
@@ -274,3 +277,67 @@ def test_an_operator_killed_mid_map_starts_no_item_twice_and_loses_none(
     assert done["status"]["tasks"]["sum"]["outputs"]["proc"] == [
         {"n": i, "at": i} for i in range(40)
     ]
+
+
+def test_outputs_past_the_status_limit_live_in_output_pages_through_a_restart_and_a_recovery(
+    cluster: Cluster, operator: ChartOperator, namespace: str
+) -> None:
+    """100 items of 3 KB outputs (300 KB, past the 256 KiB the status keeps): the page
+    moves to an OutputPage the Execution owns; the operator restarted, a Flow reruns the
+    failed item, whose outputs land in that page; a reader sees every item's outputs."""
+    grant(cluster, namespace, "carol", *READER)
+    gate(cluster, namespace, "closed")
+    big = worker([97])
+    big["command"] = [
+        "sh",
+        "-c",
+        'case "$ITEM" in 97) test "$GATE" = open || exit 3;; esac; '
+        f'echo "{{\\"n\\": $ITEM, \\"pad\\": \\"$PAD\\"}}" > {OUT}',
+    ]
+    big["env"] = [*big["env"], {"name": "PAD", "value": "x" * 3_000}]
+    start(cluster, namespace, "wide", [lister(list(range(100))), big])
+    failed = wait_phase(cluster.kube, namespace, "wide-1", "Failed", timeout=300)
+    state = map_of(failed)
+    assert state["stored"] and not set(state["stored"]) & set(state.get("outputs") or {})
+    assert len(json.dumps(failed)) < 64 * 1024  # the 300 KB are not in the Execution
+    pages_path = path_of(WF, "outputpages", namespace)
+    [page] = cluster.kube.get(pages_path)["items"]
+    assert page["metadata"]["ownerReferences"][0]["uid"] == failed["metadata"]["uid"]
+    assert page["spec"]["digest"] == state["stored"]["0"]
+    assert len(page["spec"]["outputs"]) == 99 and "97" not in page["spec"]["outputs"]
+
+    operator.kill()  # the page is read back from the new leader's cache
+    operator.start()
+    gate(cluster, namespace, "open")
+    annotate(cluster.kube, namespace, "wide-1", "again")
+    done = wait_phase(cluster.kube, namespace, "wide-1", "Succeeded")
+    [page] = cluster.kube.get(pages_path)["items"]
+    assert page["spec"]["outputs"]["97"]["n"] == 97 and len(page["spec"]["outputs"]) == 100
+    assert page["spec"]["digest"] == map_of(done)["stored"]["0"]
+    assert set(item_jobs(cluster, namespace, "wide-1")) - {
+        f"wide-1-proc-{i}-1" for i in range(100)
+    } == {"wide-1-proc-97-2"}
+
+    # A reader's `get --items` shows the outputs kept in the page (the chart's view role).
+    listed = run(cluster, "carol", namespace, "get", "wide-1", "--items")
+    assert listed.returncode == 0, listed.stderr
+    rows = {r.split()[0]: r for r in listed.stdout.splitlines() if r.strip()[:1].isdigit()}
+    assert '{"n":97,"pad":"xxx' in rows["97"], rows["97"]
+
+    # Someone changing the page is refused, never read as outputs: the run says so.
+    tampered = {"spec": {**page["spec"], "outputs": {**page["spec"]["outputs"], "5": {"n": -1}}}}
+    cluster.kube.patch(f"{pages_path}/{page['metadata']['name']}", tampered)
+    poke = {"metadata": {"labels": {"poked": "yes"}}}  # any change: the status is read again
+    cluster.kube.patch(path_of(WF, "executions", namespace, "wide-1"), poke)
+    wait_for(
+        functools.partial(_has_event, cluster, namespace, "wide-1", "OutputsMissing"),
+        "an OutputsMissing event",
+    )
+    assert execution(cluster.kube, namespace, "wide-1")["status"]["phase"] == "Succeeded"
+
+
+def _has_event(cluster: Cluster, namespace: str, name: str, reason: str) -> bool:
+    found = cluster.kube.get(
+        path_of("v1", "events", namespace), fieldSelector=f"involvedObject.name={name}"
+    )
+    return any(e.get("reason") == reason for e in found["items"])
