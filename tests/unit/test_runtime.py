@@ -335,9 +335,79 @@ def test_the_cache_keeps_what_facts_are_drawn_from_and_not_the_rest() -> None:
         "status": {"phase": "Running"},
     }
     kept = slim(pod)
-    assert kept["metadata"] == {"name": "p", "labels": {"job-name": "j"},
-                                "annotations": {"other": "x"}}  # fmt: skip
-    assert "spec" not in kept and kept["status"] == {"phase": "Running"}
+    assert kept["metadata"] == {"name": "p", "labels": {"job-name": "j"}}
+    assert "spec" not in kept
+    assert kept["status"] == {"phase": "Running", "conditions": [], "containerStatuses": []}
     job = {"metadata": {"name": "j"}, "spec": {"activeDeadlineSeconds": 3, "template": {}}}
     assert slim(job)["spec"] == {"activeDeadlineSeconds": 3}
     assert observe_job(slim(job), kept) == observe_job(job, pod)
+
+
+def _pod_as_kubelet_writes(state: dict[str, Any], **status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "j-abc", "namespace": "ns", "uid": "u", "resourceVersion": "9",
+            "creationTimestamp": "2026-12-04T12:00:00Z", "generateName": "j-",
+            "labels": {"batch.kubernetes.io/job-name": "j", "job-name": "j",
+                       "controller-uid": "c", "headway.dev/task": "t"},
+            "ownerReferences": [{"kind": "Job", "name": "j", "uid": "c", "controller": True}],
+        },
+        "status": {
+            "phase": "Running", "hostIP": "10.0.0.1", "podIP": "10.0.0.2", "qosClass": "Burstable",
+            "startTime": "2026-12-04T12:00:01Z",
+            "conditions": [
+                {"type": "Ready", "status": "False", "lastProbeTime": None},
+                {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                 "lastTransitionTime": "2026-12-04T12:00:00Z"},
+            ],
+            "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "sha",
+                                   "containerID": "cri://1", "ready": False, "restartCount": 0,
+                                   "state": state}],
+            **status,
+        },
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [
+        _pod_as_kubelet_writes({"running": {"startedAt": "2026-12-04T12:00:02Z"}}),
+        _pod_as_kubelet_writes(
+            {"terminated": {"exitCode": 0, "message": '{"n": 1}', "reason": "Completed",
+                            "finishedAt": "2026-12-04T12:00:09Z", "containerID": "cri://1"}},
+            phase="Succeeded",
+        ),
+        _pod_as_kubelet_writes(
+            {"terminated": {"exitCode": 137, "reason": "Error"}}, phase="Failed",
+            conditions=[{"type": "DisruptionTarget", "status": "True",
+                         "reason": "EvictionByEvictionAPI",
+                         "message": "evicted", "lastTransitionTime": "2026-12-04T12:00:05Z"}],
+        ),
+        _pod_as_kubelet_writes({}, phase="Failed", reason="Evicted", message="low on memory"),
+        _pod_as_kubelet_writes(
+            {"waiting": {"reason": "ContainerCreating"}}, phase="Pending",
+            conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                         "message": "0/2 nodes", "lastTransitionTime": "2026-12-04T12:00:00Z"}],
+        ),
+    ],
+)  # fmt: skip
+def test_slim_objects_give_the_facts_the_whole_ones_give(pod: dict[str, Any]) -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "j", "uid": "c", "resourceVersion": "8",
+            "creationTimestamp": "2026-12-04T12:00:00Z",
+            "labels": {"headway.dev/task": "t", "headway.dev/attempt": "1"},
+            "annotations": {"headway.dev/idempotency-key": "k", "batch.kubernetes.io/x": "y"},
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "main"}]}}},
+        "status": {"active": 1, "startTime": "2026-12-04T12:00:00Z",
+                   "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": "x",
+                                   "lastTransitionTime": "2026-12-04T12:00:10Z"}]},
+    }  # fmt: skip
+    assert observe_job(slim(job), slim(pod)) == observe_job(job, pod)
+    without_end = {**job, "status": {"active": 1}}
+    assert observe_job(slim(without_end), slim(pod)) == observe_job(without_end, pod)

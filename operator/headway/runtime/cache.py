@@ -13,13 +13,14 @@ this keeps what the operator itself just wrote, until the watch brings it back:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from headway.core.facts import job_of_pod, newest_pod
-from headway.core.render import ANNOTATION_INPUTS
+from headway.core.render import ANNOTATION_KEY
 
 JSON = dict[str, Any]
 Key = tuple[str, str]  # namespace, name
@@ -63,23 +64,76 @@ class Snapshot:
 LOG_FLOOR = 1024  # Job names kept in a change log, at least (past it: 4 per Job)
 
 
+META_KEPT = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+LABELS_DROPPED = frozenset(
+    {"controller-uid", "batch.kubernetes.io/controller-uid", "app.kubernetes.io/managed-by"}
+)
+POD_CONDITIONS = frozenset({"PodScheduled", "DisruptionTarget"})  # what facts read of a pod
+POD_STATUS_KEPT = ("phase", "reason", "message", "startTime")
+CONTAINER_KEPT = ("name", "state", "restartCount")
+
+
 def slim(obj: Mapping[str, Any]) -> JSON:
-    """A Job or pod as the operator keeps it: what its facts are drawn from (metadata but
-    its managedFields, the status, a Job's deadline), not the pod spec or the Job's
-    template, which hold every item's inputs: at 10,000 items the rest is most of the
-    memory."""
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    annotations = meta.get("annotations")
-    if annotations and ANNOTATION_INPUTS in annotations:  # a pod's copy of its inputs
-        meta["annotations"] = {k: v for k, v in annotations.items() if k != ANNOTATION_INPUTS}
-    kept: JSON = {"metadata": meta, "status": obj.get("status") or {}}
-    deadline = (obj.get("spec") or {}).get("activeDeadlineSeconds")
-    if deadline is not None:
-        kept["spec"] = {"activeDeadlineSeconds": deadline}
-    for key in ("apiVersion", "kind"):
-        if key in obj:
-            kept[key] = obj[key]
+    """A Job or pod as the operator keeps it: only what its facts are drawn from (names,
+    times, versions, Headway's labels and key, a Job's conditions and counts and deadline,
+    a pod's phase, scheduling and disruption conditions and container state). At 10,000
+    items the rest (the pod spec, the Job's template with every item's inputs, addresses,
+    images, managed fields) would be most of the operator's memory. Keys, labels and
+    conditions' words repeat across thousands of objects: interned, kept once."""
+    meta = obj.get("metadata") or {}
+    kept: JSON = {_k(k): meta[k] for k in META_KEPT if k in meta}
+    labels = {
+        _k(k): _k(v) for k, v in (meta.get("labels") or {}).items() if k not in LABELS_DROPPED
+    }
+    kept["labels"] = labels
+    key = (meta.get("annotations") or {}).get(ANNOTATION_KEY)
+    if key is not None:
+        kept["annotations"] = {ANNOTATION_KEY: key}
+    status = obj.get("status") or {}
+    out: JSON = {"metadata": kept}
+    if obj.get("kind") == "Pod" or "containerStatuses" in status or "phase" in status:
+        out["status"] = _pod_status(status)
+    else:
+        out["status"] = {_k(k): v for k, v in status.items() if k != "conditions"}
+        out["status"]["conditions"] = [_condition(c) for c in status.get("conditions") or []]
+        deadline = (obj.get("spec") or {}).get("activeDeadlineSeconds")
+        if deadline is not None:
+            out["spec"] = {"activeDeadlineSeconds": deadline}
+    for field_ in ("apiVersion", "kind"):
+        if field_ in obj:
+            out[field_] = sys.intern(obj[field_])
+    return out
+
+
+def _pod_status(status: Mapping[str, Any]) -> JSON:
+    kept: JSON = {_k(k): status[k] for k in POD_STATUS_KEPT if k in status}
+    kept["conditions"] = [
+        _condition(c) for c in status.get("conditions") or [] if c.get("type") in POD_CONDITIONS
+    ]
+    kept["containerStatuses"] = [
+        {_k(k): c[k] for k in CONTAINER_KEPT if k in c}
+        for c in status.get("containerStatuses") or []
+    ]
     return kept
+
+
+def _condition(condition: Mapping[str, Any]) -> JSON:
+    return {
+        _k(k): _k(v) if isinstance(v, str) and k != "lastTransitionTime" else v
+        for k, v in condition.items()
+        if k != "lastProbeTime"
+    }
+
+
+def _k(key: str) -> str:
+    return sys.intern(key)
 
 
 @dataclass
