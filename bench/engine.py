@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -305,6 +306,25 @@ def headway_map(
         sampler.join()
     obj = kube.get(path_of(WF, "executions", namespace, "map-1"))
     return done - started, len(json.dumps(obj, separators=(",", ":"))), max(peak)
+
+
+def items_memory(kube: Kube, namespace: str, count: int) -> float:
+    """MB the operator's memory grows by for ``count`` items, modelled (map_memory.py)
+    from one item's Job and pod as the map just run left them: the figure for a map
+    larger than the local cluster can run."""
+    jobs = kube.get(path_of("batch/v1", "jobs", namespace), labelSelector="headway.dev/item")
+    job = jobs["items"][0]
+    selector = f"batch.kubernetes.io/job-name={job['metadata']['name']}"
+    [pod] = kube.get(path_of("v1", "pods", namespace), labelSelector=selector)["items"]
+    sample = Path(".cluster/bench/item-sample.json")
+    sample.parent.mkdir(parents=True, exist_ok=True)
+    sample.write_text(json.dumps({"job": job, "pod": pod}))
+    script = Path(__file__).with_name("map_memory.py")
+    done = subprocess.run(
+        [sys.executable, str(script), str(sample), str(count)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(json.loads(done.stdout)["mb"])
 
 
 # --- the operator under its own identity ----------------------------------------------------
@@ -609,12 +629,13 @@ def map_rows(admin: Kube, operator: OperatorProcess) -> list[Row]:
     """A map of ITEMS items beside as many Jobs created directly; its Execution's size,
     the operator's peak RSS, and reconcile CPU per item completion."""
     per_item = reconcile_cpu_per_item((100, 1000, 10_000))
+    before_rss = operator_rss(operator)
 
     floor_items, _rate = floor_fanout(admin, fresh_namespace(admin, "flooritems"), ITEMS)
     clean_up(admin, wait=True)
-    map_total, map_bytes, map_rss = headway_map(
-        admin, fresh_namespace(admin, "map"), ITEMS, operator
-    )
+    map_namespace = fresh_namespace(admin, "map")
+    map_total, map_bytes, map_rss = headway_map(admin, map_namespace, ITEMS, operator)
+    modelled = before_rss + items_memory(admin, map_namespace, 10_000)
 
     return [
         Row(
@@ -640,6 +661,14 @@ def map_rows(admin: Kube, operator: OperatorProcess) -> list[Row]:
             "MB",
             "< 300 MB",
             map_rss < 300,
+        ),
+        Row(
+            "operator RSS, 10,000 items (model)",
+            modelled,
+            None,
+            "MB",
+            "< 300 MB",
+            modelled < 300,
         ),
         Row("reconcile CPU per item completion, 100", per_item[100] * 1000, None, "ms", "", None),
         Row(
