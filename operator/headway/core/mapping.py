@@ -67,7 +67,7 @@ class MapPlanning(ABC):
     @abstractmethod
     def halted(self) -> bool: ...
     @abstractmethod
-    def ready(self, name: str) -> bool: ...
+    def may_start(self, name: str) -> bool: ...
     @abstractmethod
     def room(self) -> bool: ...
     @abstractmethod
@@ -75,7 +75,7 @@ class MapPlanning(ABC):
 
     def visit_map(self, name: str, looks: AbstractSet[int] | None) -> None:
         state = self.status.tasks[name]
-        if state.phase == "Pending" and not state.held and not self.halted() and self.ready(name):
+        if state.phase == "Pending" and not state.held and self.may_start(name):
             self.expand(name)
             looks = None
         state = self.status.tasks[name]

@@ -22,15 +22,16 @@ from headway.core import history, templates
 from headway.core import items as items_
 from headway.core import outputs as outputs_
 from headway.core.actions import CreateJob, DeleteJob, Emit, JobAction
+from headway.core.conditions import ENDED
 from headway.core.context import Context, prepare
 from headway.core.facts import ObservedJob, Quiet, quiet_of
+from headway.core.gates import REACTING, GatePlanning, execution_phase, phase_of
 from headway.core.history import clip
 from headway.core.mapping import ITEM_MARK, MapPlanning, Unit
 from headway.core.naming import idempotency_key
 from headway.core.render import InputsError, render_job
 from headway.core.scan import changed_keys
 from headway.core.spec import task_texts
-from headway.core.vocabulary import TASK_ACTIVE
 from headway.models.execution import (
     ExecutionPhase,
     ExecutionStatus,
@@ -42,6 +43,7 @@ from headway.models.workflow import RetryPolicy, Task
 JSON = dict[str, Any]
 PHASE = attrgetter("phase")
 PHASE_JOB = attrgetter("phase", "job")
+DONE = frozenset({"Succeeded", "Skipped"})  # ended for good: a sweep passes them over
 EVIDENCE_LIMIT = 640  # a stall's reason and evidence, in the history
 RECHECK_SECONDS = 2.0  # a direct read caught the Job changing: read again this soon
 DEFER_SECONDS = 5.0  # a Job create that met a transient API error is tried again this soon
@@ -114,7 +116,7 @@ def referenced_tasks(task: Task) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class _Planner(MapPlanning):
+class _Planner(GatePlanning, MapPlanning):
     def __init__(
         self,
         context: Context,
@@ -167,6 +169,8 @@ class _Planner(MapPlanning):
                 self.status.tasks[name] = TaskStatus()
                 self.copied.add(name)
         self.running = self.running_jobs() if context.workflow.parallelism else 0
+        self.final = frozenset(t.name for t in context.workflow.finally_)
+        self.main_phase: ExecutionPhase | None = None  # the tasks' phase, once they ended
 
     def running_jobs(self) -> int:
         """Jobs running now: tasks' and map items' (only counted under a cap)."""
@@ -284,7 +288,7 @@ class _Planner(MapPlanning):
                 key = items_.item_key(base, index, item.value)
             manifest = render_job(
                 self.context.owner, task, attempt, self.context.params, inputs, key, referenced,
-                item,
+                item, self.execution_env(name),
             )  # fmt: skip
         except (templates.TemplateError, InputsError) as error:
             # Deterministic: another attempt would fail the same way.
@@ -500,6 +504,8 @@ class _Planner(MapPlanning):
                 visited.append(name)
         else:
             self.worklist(since, touched, visited)
+        if self.final:
+            visited += self.visit_finally()
         counts = self.roll_up()
         watch = frozenset(name for name in visited if self.needs_watch(name)) | self.item_watch
         deadlines = self.carried_deadlines(since)
@@ -535,10 +541,14 @@ class _Planner(MapPlanning):
         lazily (a task's phase changes only when it is visited, so a late look is a true
         one). Only a pass without what the pass before left sweeps (a start, a restart):
         a plain loop is fast enough for it (bench/reconcile_cost.py)."""
-        tasks = self.status.tasks
+        tasks, final = self.status.tasks, self.final
         for name in self.dag.order:
             state = tasks[name]
-            if state.phase != "Succeeded" and (state.phase, state.job) not in quiet:
+            if (
+                state.phase not in DONE
+                and (state.phase, state.job) not in quiet
+                and name not in final
+            ):
                 yield name
 
     def worklist(self, since: Since, touched: AbstractSet[str], visited: list[str]) -> None:
@@ -558,14 +568,14 @@ class _Planner(MapPlanning):
             if mark:
                 looks.setdefault(task, set()).add(int(index))
             start.add(task)
-        heap = [position[name] for name in start if name in position]
+        heap = [position[name] for name in start if name in position and name not in self.final]
         heapq.heapify(heap)
         queued = set(heap)
         while heap:
             name = order[heapq.heappop(heap)]
             self.visit(name, None if name in changed else looks.get(name, set()))
             visited.append(name)
-            if tasks[name].phase == "Succeeded":
+            if tasks[name].phase in ENDED:  # its children's triggers may hold now
                 for child in self.dag.children[name]:
                     if position[child] not in queued:
                         queued.add(position[child])
@@ -588,18 +598,24 @@ class _Planner(MapPlanning):
                     self.launch(unit)
             else:
                 self.wake.append(state.next_attempt_at)
-        elif (
-            state.phase == "Pending"
-            and not state.held
-            and not self.halted()
-            and self.ready(name)
-            and self.room()
-        ):
+        elif state.phase == "Pending" and not state.held and self.may_start(name) and self.room():
             self.launch(unit)
 
     def ready(self, name: str) -> bool:
-        tasks = self.status.tasks
-        return all(tasks[p].phase == "Succeeded" for p in self.dag.parents[name])
+        """Whether a Pending task would start now, were there room (no side effects)."""
+        if self.halted() and self.tasks[name].trigger not in REACTING and name not in self.final:
+            return False
+        return self.verdict(name).verdict == "start"
+
+    def visit_finally(self) -> list[str]:
+        """Every finally task not ended, in DAG order: they start once the tasks ended."""
+        self.main_phase = None  # the tasks as this pass left them
+        visited = []
+        for name in self.dag.order:
+            if name in self.final and self.status.tasks[name].phase not in ENDED:
+                self.visit(name, None)
+                visited.append(name)
+        return visited
 
     def needs_watch(self, name: str) -> bool:
         """Whether the next pass must look at this task even if nothing changes."""
@@ -636,7 +652,7 @@ class _Planner(MapPlanning):
         """The Execution's progress and phase from its tasks'; returns the phase counts."""
         status = self.status
         counts = tallied = self.tally()
-        status.progress = f"{counts['Succeeded']}/{len(status.tasks)}"
+        status.progress = f"{counts['Succeeded'] + counts['Skipped']}/{len(status.tasks)}"
         status.started_at = status.started_at or self.now
         # A task re-triggered by a Step without updateExecutionPhase counts as it was then.
         frozen = status.recovery.frozen
@@ -646,7 +662,10 @@ class _Planner(MapPlanning):
                 if name in status.tasks:
                     counts[status.tasks[name].phase] -= 1
                     counts[was] += 1
-        phase = "Running" if self.waiting else phase_of(counts, len(status.tasks))
+        main, final = counts.copy(), Counter(status.tasks[n].phase for n in self.final)
+        main.subtract(final)
+        tasks_phase = phase_of(main, len(status.tasks) - len(self.final))
+        phase = "Running" if self.waiting else execution_phase(tasks_phase, self.final_phase())
         if phase != status.phase:
             status.phase = phase
             if phase != "Running":
@@ -658,21 +677,6 @@ class _Planner(MapPlanning):
                 )
         status.finished_at = None if phase == "Running" else (status.finished_at or self.now)
         return tallied
-
-
-def phase_of(counts: Counter[str], total: int) -> ExecutionPhase:
-    """The Execution's phase from how many tasks are in each phase: Running while
-    anything runs or waits to retry; then Succeeded if all succeeded, else Failed if any
-    failed, else Blocked if any is blocked, else Paused."""
-    if any(counts[p] > 0 for p in TASK_ACTIVE):
-        return "Running"
-    if counts["Succeeded"] == total:
-        return "Succeeded"
-    if counts["Failed"] > 0:
-        return "Failed"
-    if counts["Blocked"] > 0:
-        return "Blocked"
-    return "Paused"
 
 
 def plan(

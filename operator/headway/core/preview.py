@@ -29,6 +29,10 @@ class Preview:
     problem: str | None = None  # why the engine would reject it now (nothing reruns)
     # Map task -> the items it reruns (ProvideOutputs: resolves); the rest are kept.
     items: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    # Of those reset, the ones with a ``when`` or a trigger: they may run or be Skipped,
+    # depending on how what reruns ends (or on the outputs given).
+    conditional: list[str] = dataclasses.field(default_factory=list)
+    final: list[str] = dataclasses.field(default_factory=list)  # finally tasks, again
 
 
 def warning_of(order: Order) -> str:
@@ -44,10 +48,23 @@ def preview(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None
     order_of = list(graph.order) if graph else list(status.tasks)
     if isinstance(found, Rejected):
         return Preview(order.mode, order.task, [], order_of, warning_of(order), found.message)
-    touched = set(found.ordered)
+    reset = [*found.ordered, *found.reevaluated, *found.final]
+    touched = set(reset)
     kept = [t for t in order_of if t not in touched]
-    return Preview(order.mode, order.task, found.ordered, kept, warning_of(order), None,
-                   found.items)  # fmt: skip
+    conditional = [t for t in reset if t in _conditional(status)]
+    return Preview(order.mode, order.task, reset, kept, warning_of(order), None,
+                   found.items, conditional, found.final)  # fmt: skip
+
+
+def _conditional(status: ExecutionStatus) -> set[str]:
+    """The tasks that may be Skipped: with a ``when``, or a trigger but the default."""
+    if status.workflow is None:
+        return set()
+    return {
+        t.name
+        for t in status.workflow.every_task()
+        if t.when is not None or t.trigger != "AllSucceeded"
+    }
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ A request that cannot apply is Rejected with a reason and changes nothing.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from headway.core import dag as dags
@@ -210,13 +210,15 @@ class Scope:
     targets: list[str]
     ordered: list[str]
     items: dict[str, list[int]]  # map task -> the items it reruns (ProvideOutputs: resolves)
+    final: list[str] = field(default_factory=list)  # finally tasks that will run again
+    reevaluated: list[str] = field(default_factory=list)  # Skipped, looked at again
 
 
 def graph_of(status: ExecutionStatus) -> dags.Dag | None:
     """The DAG of a started Execution's snapshot (None before it starts)."""
     if status.workflow is None:
         return None
-    return dags.build([(t.name, t.dependencies) for t in status.workflow.tasks])
+    return dags.build([(t.name, t.dependencies) for t in status.workflow.every_task()])
 
 
 def scope(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) -> Scope | Rejected:
@@ -246,7 +248,8 @@ def scope(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) 
                 f'task "{targets[0]}" cannot run on its own: its dependencies '
                 f"{', '.join(waiting)} have not succeeded (recover them with Flow)"
             )
-    busy = sorted(t for t in affected if status.tasks[t].phase in TASK_ACTIVE)
+    final = finally_tasks(status)
+    busy = sorted(t for t in affected | set(final) if status.tasks[t].phase in TASK_ACTIVE)
     if busy:
         return Rejected(
             f"task{'s' if len(busy) > 1 else ''} {', '.join(busy)} still running: wait for "
@@ -261,7 +264,19 @@ def scope(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) 
         for name in (targets if order.mode != "Flow" else [t for t in graph.order if t in affected])
         if (state := status.tasks[name].map) is not None
     }
-    return Scope(targets, [t for t in graph.order if t in affected], rerun)
+    ordered = [t for t in graph.order if t in affected]
+    again = [t for t in final if t not in affected and status.tasks[t].phase != "Pending"]
+    skipped = []
+    if order.mode == "ProvideOutputs" and not order.items:
+        skipped = [
+            t for t in graph.order
+            if t in graph.descendants(targets[0]) and status.tasks[t].phase == "Skipped"
+        ]  # fmt: skip
+    return Scope(targets, ordered, rerun, again, skipped)
+
+
+def finally_tasks(status: ExecutionStatus) -> list[str]:
+    return [t.name for t in status.workflow.finally_] if status.workflow is not None else []
 
 
 def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Recovered | Rejected:
@@ -310,6 +325,10 @@ def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Re
                 if updated.tasks[descendant].phase == "Pending":
                     updated.tasks[descendant].held = True
         event = "Retriggered" if order.mode == "Flow" else "StepRetriggered"
+    # Finally tasks run again once what this recovery reruns has ended; Skipped tasks
+    # below outputs given by hand are looked at again with them.
+    for name in [*found.final, *found.reevaluated]:
+        updated.tasks[name] = _reset(updated.tasks[name])
     if order.mode != "Step" or order.update_execution_phase:
         updated.finished_at = None  # the roll-up sets it again once nothing runs
     source = f"request {order.request}" if order.request else "the recover annotation"

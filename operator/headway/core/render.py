@@ -57,13 +57,15 @@ def render_job(
     key: str,
     referenced: Mapping[str, Any] | None = None,
     item: templates.Item | None = None,
+    execution_phase: str | None = None,
 ) -> JSON:
     """The Job manifest; raises ``templates.TemplateError`` when a reference cannot resolve
     and ``InputsError`` when the inputs are too large to give.
 
     ``inputs``: the dependencies' outputs (``HEADWAY_INPUTS``, and the file
     ``HEADWAY_INPUTS_FILE``); ``referenced``: the outputs of every ancestor a
-    ``{{ tasks.X.outputs.K }}`` names (default: ``inputs``); ``item``: a map's item."""
+    ``{{ tasks.X.outputs.K }}`` names (default: ``inputs``); ``item``: a map's item;
+    ``execution_phase``: for a finally task, the phase the other tasks gave the run."""
     available = {**inputs, **(referenced or {})}
 
     def sub(text: str) -> str:
@@ -98,6 +100,8 @@ def render_job(
     ]
     if len(given.encode()) <= INPUTS_ENV_LIMIT:
         env.insert(5, {"name": "HEADWAY_INPUTS", "value": given})
+    if execution_phase is not None:
+        env.append({"name": "HEADWAY_EXECUTION_PHASE", "value": execution_phase})
     if item is not None:
         env.append({"name": "HEADWAY_ITEM_INDEX", "value": str(item.index)})
         env.append({"name": "HEADWAY_ITEM", "value": templates.text_of(item.value)})

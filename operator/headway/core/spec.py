@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
+from headway.core import conditions, items, templates
 from headway.core import dag as dags
-from headway.core import items, templates
 from headway.models.workflow import Task, WorkflowSpec
 
 JSON = dict[str, Any]
@@ -33,7 +34,7 @@ def effective_tasks(spec: WorkflowSpec) -> dict[str, Task]:
     defaults = spec.task_defaults.model_dump(exclude_unset=True) if spec.task_defaults else {}
     return {
         task.name: Task.model_validate(_merge(defaults, task.model_dump(exclude_unset=True)))
-        for task in spec.tasks
+        for task in spec.every_task()
     }
 
 
@@ -95,25 +96,37 @@ def workflow_problems(spec: WorkflowSpec, copies: int = 1) -> list[str]:
     """Everything wrong with a Workflow spec; empty when it can run. ``copies``: 2 for a
     workflow an Execution carries inline (it holds the spec and its snapshot)."""
     try:
-        graph = dags.build([(t.name, t.dependencies) for t in spec.tasks])
+        graph = dags.build([(t.name, t.dependencies) for t in spec.every_task()])
     except dags.DagError as error:
         return error.problems
-    problems: list[str] = []
+    problems: list[str] = finally_problems(spec)
     declared = [p.name for p in spec.params]
     problems += [
         f'duplicate parameter "{n}"' for n in sorted({n for n in declared if declared.count(n) > 1})
     ]
     defaults = {p.name: p.default for p in spec.params}
+    final = {t.name for t in spec.finally_}
     for name, task in effective_tasks(spec).items():
         problems += map_problems(task, defaults)
+        if task.when is not None:
+            problems += [
+                f'task "{name}" when: {problem}'
+                for problem in conditions.problems(
+                    task.when, visible_tasks(spec, graph, name, final), declared
+                )
+            ]
         if not task.image:
             problems.append(f'task "{name}" has no image (set it on the task or in taskDefaults)')
         for text in task_texts(task):
             for ref in templates.references(text):
                 if isinstance(ref, templates.ParamRef) and ref.name not in declared:
                     problems.append(f'task "{name}" uses undeclared parameter "{ref.name}"')
-                elif isinstance(ref, templates.OutputRef) and (
-                    ref.task not in graph.parents or not graph.is_ancestor(ref.task, name)
+                elif isinstance(ref, templates.OutputRef) and not (
+                    ref.task in graph.parents
+                    and (
+                        graph.is_ancestor(ref.task, name)
+                        or _main_for_finally(spec, ref.task, name, final)
+                    )
                 ):
                     problems.append(
                         f'task "{name}" refers to outputs of "{ref.task}", which is not '
@@ -127,6 +140,46 @@ def workflow_problems(spec: WorkflowSpec, copies: int = 1) -> list[str]:
                     )
     problems += size_problems(spec, copies)
     return list(dict.fromkeys(problems))
+
+
+def visible_tasks(
+    spec: WorkflowSpec, graph: dags.Dag, name: str, final: AbstractSet[str]
+) -> set[str]:
+    """The tasks whose outputs and phase ``name`` may use: its ancestors; for a finally
+    task also every task (they have all ended when it starts)."""
+    seen = graph.ancestors(name)
+    if name in final:
+        seen |= {t.name for t in spec.tasks}
+    return seen
+
+
+def _main_for_finally(spec: WorkflowSpec, task: str, name: str, final: AbstractSet[str]) -> bool:
+    """``task`` is a task (not a finally one) and ``name`` a finally task."""
+    return name in final and task not in final
+
+
+def finally_problems(spec: WorkflowSpec) -> list[str]:
+    """Finally tasks depend only on each other, and nothing depends on them."""
+    final = {t.name for t in spec.finally_}
+    found = [
+        f'task "{t.name}" depends on finally task "{d}" (finally tasks run after every task)'
+        for t in spec.tasks
+        for d in t.dependencies
+        if d in final
+    ]
+    found += [
+        f'finally task "{t.name}" depends on "{d}", which is not a finally task (finally tasks '
+        "run once every task has ended: they may depend only on each other)"
+        for t in spec.finally_
+        for d in t.dependencies
+        if d not in final
+    ]
+    found += [
+        f'finally task "{t.name}" has a map: a finally task runs as one Job'
+        for t in spec.finally_
+        if t.map is not None
+    ]
+    return found
 
 
 # The largest object the API server stores: etcd's default request limit (1.5 MiB).
@@ -144,7 +197,7 @@ def fixed_status_bytes(spec: WorkflowSpec, copies: int = 1) -> int:
     snapshotted, twice when the Execution also carries it inline), every task's status,
     the history, the items of literal lists, room for the rest."""
     spec_bytes = len(json.dumps(spec.model_dump(by_alias=True, exclude_none=True, mode="json")))
-    names = sum(len(t.name) for t in spec.tasks)
+    names = sum(len(t.name) for t in spec.every_task())
     literal = sum(
         len(t.map.items) * items.ITEM_BYTES
         for t in spec.tasks
@@ -152,7 +205,7 @@ def fixed_status_bytes(spec: WorkflowSpec, copies: int = 1) -> int:
     )
     return (
         copies * spec_bytes
-        + len(spec.tasks) * TASK_STATUS_BYTES
+        + len(spec.every_task()) * TASK_STATUS_BYTES
         + names
         + literal
         + HISTORY_BYTES
@@ -170,7 +223,8 @@ def size_problems(spec: WorkflowSpec, copies: int = 1) -> list[str]:
     if outputs_limit(spec, copies) >= MIN_OUTPUTS_BYTES:
         return []
     return [
-        f"the workflow is too large: with {len(spec.tasks)} tasks its Execution's status could "
+        f"the workflow is too large: with {len(spec.every_task())} tasks its Execution's status "
+        "could "
         f"reach {fixed_status_bytes(spec, copies) + MIN_OUTPUTS_BYTES} bytes, more than the "
         f"{OBJECT_LIMIT} bytes the API server stores in one object (split it into smaller "
         "workflows, shorten the task specs, or pass long lists as outputs or params)"

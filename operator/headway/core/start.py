@@ -65,8 +65,8 @@ def start(
     started = status.model_copy(deep=True)
     started.workflow, started.params = workflow, params
     started.outputs_limit = outputs_limit(workflow, copies)
-    started.tasks = {t.name: TaskStatus() for t in workflow.tasks}
-    started.phase, started.progress = "Pending", f"0/{len(workflow.tasks)}"
+    started.tasks = {t.name: TaskStatus() for t in workflow.every_task()}
+    started.phase, started.progress = "Pending", f"0/{len(started.tasks)}"
     started.conditions = set_condition(
         started.conditions,
         Condition(
@@ -94,7 +94,7 @@ def workflow_status(
     if isinstance(spec, str) or spec is None:
         problems, count = [spec or "no spec"], None
     else:
-        problems, count = workflow_problems(spec), len(spec.tasks)
+        problems, count = workflow_problems(spec), len(spec.every_task())
     reason = "Invalid" if problems else "Valid"
     if unchecked and not problems:
         problems, reason = [unchecked], "DefinerNotChecked"

@@ -11,7 +11,7 @@ from headway.models.recovery import RecoveryMode
 from headway.models.workflow import WorkflowSpec
 
 ExecutionPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Blocked", "Paused"]
-TaskPhase = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed", "Blocked"]
+TaskPhase = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed", "Blocked", "Skipped"]
 OutputsSource = Literal["Job", "Provided"]
 
 

@@ -9,6 +9,7 @@ from pydantic import Field
 from headway.models.base import DNS_LABEL, Condition, Spec, Status
 
 FailurePolicy = Literal["Continue", "FailFast"]
+TriggerRule = Literal["AllSucceeded", "AllDone", "AnyFailed", "NoneFailed"]
 
 
 class RetryPolicy(Spec):
@@ -70,6 +71,16 @@ class Task(TaskTemplate):
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="A DNS-1123 label.")
     dependencies: list[str] = Field(default_factory=list)
     map: MapSpec | None = None
+    when: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="A CEL expression over params and the ancestors' outputs and phases: "
+        "false skips the task.",
+    )
+    trigger: TriggerRule = Field(
+        "AllSucceeded", description="When the task may start, from its dependencies' ends."
+    )
 
 
 class Param(Spec):
@@ -87,6 +98,16 @@ class WorkflowSpec(Spec):
         None, ge=1, description="Jobs (tasks and map items) running at once in one Execution."
     )
     tasks: list[Task] = Field(min_length=1)
+    finally_: list[Task] = Field(
+        default_factory=list,
+        alias="finally",
+        description="Tasks run once every task has ended, whatever the outcome (they may "
+        "depend on each other); a failing one fails the Execution.",
+    )
+
+    def every_task(self) -> list[Task]:
+        """The tasks, then the finally tasks."""
+        return [*self.tasks, *self.finally_]
 
 
 class WorkflowStatus(Status):
