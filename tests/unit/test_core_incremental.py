@@ -37,21 +37,30 @@ def dags(draw: st.DrawFn) -> list[dict[str, Any]]:
     tasks: list[dict[str, Any]] = []
     for i in range(size):
         parents = sorted(draw(st.sets(st.integers(0, i - 1), max_size=2))) if i else []
-        tasks.append(
-            {
-                "name": f"t{i}",
-                "dependencies": [f"t{p}" for p in parents],
-                "command": ["true"],
-                "retry": {"limit": draw(st.integers(0, 2)), "backoffSeconds": 5},
-            }
-        )
+        conditions = [None, "true", "false"] + [f"tasks.t{p}.outputs.v == 1" for p in parents]
+        task: dict[str, Any] = {
+            "name": f"t{i}",
+            "dependencies": [f"t{p}" for p in parents],
+            "command": ["true"],
+            "retry": {"limit": draw(st.integers(0, 2)), "backoffSeconds": 5},
+            "trigger": draw(st.sampled_from(TRIGGERS)),
+        }
+        when = draw(st.sampled_from(conditions))
+        if when is not None:
+            task["when"] = when
+        tasks.append(task)
     return tasks
 
 
+TRIGGERS = ["AllSucceeded", "AllSucceeded", "AllDone", "AnyFailed", "NoneFailed"]
+
+
 def context(tasks: list[dict[str, Any]], policy: str) -> Context:
+    final = [{"name": "fin", "command": ["true"]}] if len(tasks) % 2 else []
     workflow = WorkflowSpec.model_validate(
-        {"taskDefaults": {"image": "img"}, "failurePolicy": policy, "tasks": tasks}
-    )
+        {"taskDefaults": {"image": "img"}, "failurePolicy": policy, "tasks": tasks,
+         "finally": final}
+    )  # fmt: skip
     return Context(OWNER, workflow, {}, AutoRecovery(max_attempts=2, stall_timeout_seconds=30))
 
 
@@ -133,7 +142,8 @@ def test_the_incremental_pass_plans_what_the_full_pass_plans(
         assert quick.since.outputs_total == sum(
             outputs_bytes(t.outputs) for t in quick.status.tasks.values()
         )
-        assert full.status.progress == f"{recount['Succeeded']}/{len(full.status.tasks)}"
+        done = recount['Succeeded'] + recount['Skipped']
+        assert full.status.progress == f"{done}/{len(full.status.tasks)}"
         # The plan is carried out; what it created shows up in the caches, running.
         status, since, touched = quick.status, quick.since, set()
         for action in quick.jobs:

@@ -179,10 +179,13 @@ def problems(text: str, visible: Iterable[str], params: Iterable[str] | None) ->
     return found
 
 
+# One environment (making one raises the interpreter's recursion limit to CEL's needs).
+ENVIRONMENT = celpy.Environment()
+
+
 @functools.lru_cache(maxsize=256)
 def _program(text: str) -> celpy.Runner:
-    environment = celpy.Environment()
-    return environment.program(_parsed(text))
+    return ENVIRONMENT.program(_parsed(text))
 
 
 def evaluate(text: str, params: Mapping[str, str], tasks: Mapping[str, Mapping[str, Any]]) -> bool:
