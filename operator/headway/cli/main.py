@@ -285,6 +285,12 @@ def cmd_recover(session: Session, args: argparse.Namespace) -> int:
     for task, chosen in planned.items.items():
         shown = ", ".join(map(str, chosen)) or "none (the map is expanded again)"
         session.out.print(f"  items of {task} to {verb}: {shown}")
+    if planned.conditional:
+        session.out.print(
+            f"  may run or be Skipped, by their conditions: {', '.join(planned.conditional)}"
+        )
+    if planned.final:
+        session.out.print(f"  finally tasks run again after: {', '.join(planned.final)}")
     session.out.print(planned.warning, style="yellow")
     if not args.yes:
         if not sys.stdin.isatty():

@@ -20,6 +20,7 @@ from headway.core.history import AUDIT_EVENTS
 from headway.core.recovery import graph_of
 from headway.models.base import parse_time
 from headway.models.execution import ExecutionStatus, HistoryEntry, MapStatus, TaskStatus
+from headway.models.workflow import Task
 
 JSON = dict[str, Any]
 # (symbol, style) per phase, as Argo users know them.
@@ -31,6 +32,7 @@ PHASES: dict[str, tuple[str, str]] = {
     "Retrying": ("↻", "yellow"),
     "Pending": ("◷", "dim"),
     "Paused": ("⏸", "yellow"),
+    "Skipped": ("↷", "blue"),
 }
 
 
@@ -86,8 +88,9 @@ def _outputs_summary(outputs: Mapping[str, Any] | None, limit: int = 40) -> str:
 
 
 def task_label(name: str, state: TaskStatus, now: datetime.datetime, wide: bool,
-               join_of: tuple[str, ...] = ()) -> Text:  # fmt: skip
-    """One task's line: name, phase, attempts, duration, Job, reason and message."""
+               join_of: tuple[str, ...] = (), spec: Task | None = None) -> Text:  # fmt: skip
+    """One task's line: name, phase, attempts, duration, Job, reason and message; its
+    trigger (when not the default) and ``when``."""
     label = Text()
     label.append(name, style="bold")
     if join_of:
@@ -104,6 +107,10 @@ def task_label(name: str, state: TaskStatus, now: datetime.datetime, wide: bool,
     if state.reason or state.message:
         reason = ": ".join(p for p in (state.reason, state.message) if p)
         label.append(f"  {reason}", style=PHASES.get(state.phase, ("", "white"))[1])
+    if spec is not None and spec.trigger != "AllSucceeded":
+        label.append(f"  trigger {spec.trigger}", style="dim")
+    if spec is not None and spec.when is not None and state.phase != "Skipped":
+        label.append(f"  when {spec.when}", style="dim")
     if wide:
         key = (state.idempotency_key or "-")[:12]
         label.append(f"  key {key}  outputs {_outputs_summary(state.outputs)}", style="dim")
@@ -149,13 +156,22 @@ def task_tree(execution: Mapping[str, Any], now: datetime.datetime, wide: bool =
     if graph is None:
         root.add(Text("not started: no workflow snapshot yet", style="dim"))
         return root
+    specs = {t.name: t for t in status.workflow.every_task()} if status.workflow else {}
+    final = {t.name for t in status.workflow.finally_} if status.workflow else set()
     nodes: dict[str, Tree] = {}
+    apart = None  # the finally tasks, drawn apart under their own heading
     for task in graph.order:
         parents = graph.parents[task]
-        parent = nodes[parents[0]] if parents else root
+        if parents:
+            parent = nodes[parents[0]]
+        elif task in final:
+            apart = apart or root.add(Text("finally", style="bold"))
+            parent = apart
+        else:
+            parent = root
         state = status.tasks.get(task) or TaskStatus()
         join = parents if len(parents) > 1 else ()
-        nodes[task] = parent.add(task_label(task, state, now, wide, join))
+        nodes[task] = parent.add(task_label(task, state, now, wide, join, specs.get(task)))
     return root
 
 
