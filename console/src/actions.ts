@@ -17,7 +17,9 @@ export function reruns(offer: Offer): string {
   const verb = offer.mode === "ProvideOutputs" ? "resolve" : "rerun";
   const items = Object.entries(offer.items || {}).map(([task, list]) =>
     ` (items of ${task}: ${list.length ? list.join(", ") : "none, the rest kept"})`).join("");
-  return `Will ${verb}: ${offer.reruns.join(", ")}${items}`;
+  const maybe = offer.conditional?.length ? `; by their conditions, may run or be Skipped: ${offer.conditional.join(", ")}` : "";
+  const last = offer.final?.length ? `; finally tasks run again: ${offer.final.join(", ")}` : "";
+  return `Will ${verb}: ${offer.reruns.join(", ")}${items}${maybe}${last}`;
 }
 
 export type Built = { body: Record<string, unknown> } | { error: string };

@@ -1,7 +1,9 @@
 // The console server's API and the typed views it returns. Calls use relative URLs,
 // so the page works behind `kubectl proxy` and any path prefix.
 
-export interface GraphTask { name: string; dependencies: string[] }
+// ``when`` and ``trigger`` decide whether a task runs or is Skipped; ``final``: a finally
+// task, run once every other task has ended (drawn apart).
+export interface GraphTask { name: string; dependencies: string[]; when?: string | null; trigger?: string; final?: boolean }
 // A map task's items, compact: a phase letter each, and detail only where an item needs it.
 export interface ItemDetail { attempts?: number; exitCode?: number | null; reason?: string; message?: string; failures?: number }
 export interface MapState {
@@ -24,10 +26,13 @@ export interface Condition { type: string; status: string; reason?: string; mess
 // ``items``: map task -> the items it reruns (ProvideOutputs: resolves); absent for none.
 export interface Offer {
   action: string; title: string; mode: string; task: string | null; warning: string; reruns: string[];
-  items?: Record<string, number[]>;
+  items?: Record<string, number[]>; conditional?: string[]; final?: string[];
 }
 // What a recovery would do now, by the engine's rules; ``problem`` when it would be rejected.
-export interface Preview { mode: string; task: string | null; reruns: string[]; kept: string[]; warning: string; problem: string | null; items: Record<string, number[]> }
+export interface Preview {
+  mode: string; task: string | null; reruns: string[]; kept: string[]; warning: string; problem: string | null; items: Record<string, number[]>;
+  conditional?: string[]; final?: string[];  // may run or be Skipped; finally tasks run again
+}
 export interface RequestView { name: string; mode: string; task: string | null; phase: string; message: string | null; requestedBy: string | null }
 export interface Summary {
   name: string; workflow: string | null; phase: string; progress: string;

@@ -39,7 +39,10 @@ export const ITEM_ACTIONS: [string, string, string][] = [
 
 export function itemOffer(action: string, title: string, task: string, index: number, shown: Preview): Offer | null {
   if (shown.problem) return null;
-  return { action, title, mode: shown.mode, task, warning: shown.warning, reruns: shown.reruns, items: { ...shown.items, [task]: [index] } };
+  return {
+    action, title, mode: shown.mode, task, warning: shown.warning, reruns: shown.reruns,
+    items: { ...shown.items, [task]: [index] }, conditional: shown.conditional, final: shown.final,
+  };
 }
 
 // One square per item, coloured by phase; the selected one outlined.

@@ -4,6 +4,7 @@ import { api, paths, type Attempt, type Detail, type Offer, type Preview } from 
 import { offersFor } from "./actions";
 import { el } from "./dom";
 import { attemptCells, historyLine } from "./format";
+import { conditionText } from "./graph";
 import { countsText, drawGrid, ITEM_ACTIONS, itemOffer, itemView } from "./items";
 
 export interface PanelContext {
@@ -23,7 +24,14 @@ export function drawPanel(panel: HTMLElement, c: PanelContext, kept?: Kept): Kep
   const facts = el("p", `${state.phase || "Pending"} · ${counted}${state.reason ? ` · ${state.reason}` : ""}`);
   facts.id = "task-phase";
   fresh.append(facts);
-  if (state.message) fresh.append(el("p", state.message, "error"));
+  const spec = c.detail.graph.find((t) => t.name === c.task);
+  const decides = conditionText(spec);
+  if (decides || spec?.final) {
+    const line = el("p", [spec?.final ? "finally task: runs once every other task has ended" : "", decides].filter(Boolean).join(" · "));
+    line.id = "task-condition";
+    fresh.append(line);
+  }
+  if (state.message) fresh.append(el("p", state.message, state.phase === "Skipped" ? "note" : "error"));
   const [attempts, logs, itemActions] = kept ?? [el("table"), el("pre", "…"), el("div")];
   itemActions.id = "item-actions";
   if (c.canRecover) {

@@ -14,6 +14,8 @@ describe("what the page asks for", () => {
     expect(reruns(flow)).toBe("Will rerun: b, d");
     expect(reruns(provide)).toBe("Will resolve: b");
     expect(reruns({ ...flow, reruns: [] })).toBe("");
+    expect(reruns({ ...flow, conditional: ["d"], final: ["z"] })).toBe(
+      "Will rerun: b, d; by their conditions, may run or be Skipped: d; finally tasks run again: z");
   });
 
   it("builds the request of each offer with what the dialog asked", () => {

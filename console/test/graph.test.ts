@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { layout, nodeView } from "../src/graph";
+import { conditionText, FINALLY, layout, nodeView } from "../src/graph";
 import { detail } from "./fixtures";
 
 describe("the graph's model", () => {
@@ -18,5 +18,30 @@ describe("the graph's model", () => {
     expect(g.nodes().sort()).toEqual(["a", "b"]);
     expect(g.edges().map((e) => [e.v, e.w])).toEqual([["a", "b"]]);
     expect(g.node("a").y).toBeLessThan(g.node("b").y);
+  });
+
+  it("draws a Skipped task as such, with the condition that skipped it", () => {
+    const d = detail();
+    d.graph.push({ name: "c", dependencies: ["a"], when: "tasks.a.outputs.go", trigger: "AllSucceeded" });
+    d.tasks.c = { phase: "Skipped", reason: "WhenFalse", message: "when 'tasks.a.outputs.go' is false" };
+    const c = nodeView(d, "c", null);
+    expect(c.className).toBe("node phase-Skipped");
+    expect(c.info).toBe("Skipped · condition false");
+    expect(c.tip).toContain("when tasks.a.outputs.go");
+    expect(conditionText({ trigger: "AnyFailed", when: null })).toBe("trigger AnyFailed");
+    expect(conditionText({ trigger: "AllSucceeded" })).toBe("");
+  });
+
+  it("puts finally tasks in their own cluster, below every other task, with no drawn edge to them", () => {
+    const d = detail();
+    d.graph.push({ name: "report", dependencies: [], final: true }, { name: "archive", dependencies: ["report"], final: true });
+    const g = layout(d);
+    expect(g.parent("report")).toBe(FINALLY);
+    expect(g.parent("archive")).toBe(FINALLY);
+    expect(g.node("report").y).toBeGreaterThan(g.node("b").y);
+    expect(g.node("archive").y).toBeGreaterThan(g.node("report").y);
+    const hidden = g.edges().filter((e) => g.edge(e).hidden).map((e) => [e.v, e.w]);
+    expect(hidden).toEqual([["b", "report"]]);
+    expect(nodeView(d, "report", null).className).toBe("node phase-Pending final");
   });
 });

@@ -39,8 +39,15 @@ def detail(execution: Mapping[str, Any], requests: Sequence[Mapping[str, Any]] =
     status = execution.get("status") or {}
     workflow = status.get("workflow") or {}
     tasks = [
-        {"name": t["name"], "dependencies": list(t.get("dependencies") or [])}
-        for t in workflow.get("tasks") or []
+        {
+            "name": t["name"],
+            "dependencies": list(t.get("dependencies") or []),
+            "when": t.get("when"),
+            "trigger": t.get("trigger") or "AllSucceeded",
+            "final": final,
+        }
+        for final, group in ((False, workflow.get("tasks")), (True, workflow.get("finally")))
+        for t in group or []
     ]
     return {
         **summary(execution),

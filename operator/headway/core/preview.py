@@ -79,6 +79,8 @@ class Offer:
     warning: str
     reruns: list[str]
     items: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    conditional: list[str] = dataclasses.field(default_factory=list)
+    final: list[str] = dataclasses.field(default_factory=list)
 
 
 ACTIONS = (
@@ -97,8 +99,8 @@ def offers(status: ExecutionStatus) -> dict[str, list[Offer]]:
     found: dict[str, list[Offer]] = {}
     whole = preview(status, Order("Flow"), graph)
     if whole.problem is None:
-        found[""] = [Offer("recover-workflow", "Recover workflow", "Flow", None,
-                           whole.warning, whole.reruns, whole.items)]  # fmt: skip
+        found[""] = [Offer("recover-workflow", "Recover workflow", "Flow", None, whole.warning,
+                           whole.reruns, whole.items, whole.conditional, whole.final)]  # fmt: skip
     for task in graph.order:
         for action, title, mode in ACTIONS:
             # Outputs are checked when given: any object stands in for them here.
@@ -106,6 +108,16 @@ def offers(status: ExecutionStatus) -> dict[str, list[Offer]]:
             shown = preview(status, order, graph)
             if shown.problem is None:
                 found.setdefault(task, []).append(
-                    Offer(action, title, mode, task, shown.warning, shown.reruns, shown.items)
+                    Offer(
+                        action,
+                        title,
+                        mode,
+                        task,
+                        shown.warning,
+                        shown.reruns,
+                        shown.items,
+                        shown.conditional,
+                        shown.final,
+                    )
                 )
     return found
