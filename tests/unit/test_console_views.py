@@ -74,12 +74,19 @@ def test_detail_carries_the_graph_of_the_snapshot() -> None:
     execution = {
         "metadata": {"name": "x", "namespace": "ns"},
         "spec": {"workflowRef": {"name": "w"}},
-        "status": {"workflow": {"tasks": [{"name": "a"}, {"name": "b", "dependencies": ["a"]}]}},
+        "status": {
+            "workflow": {
+                "tasks": [{"name": "a"}, {"name": "b", "dependencies": ["a"], "when": "true"}],
+                "finally": [{"name": "z", "trigger": "AllDone"}],
+            }
+        },
     }
     shown = detail(execution)
+    plain = {"when": None, "trigger": "AllSucceeded", "final": False}
     assert shown["graph"] == [
-        {"name": "a", "dependencies": []},
-        {"name": "b", "dependencies": ["a"]},
+        {"name": "a", "dependencies": [], **plain},
+        {"name": "b", "dependencies": ["a"], **plain, "when": "true"},
+        {"name": "z", "dependencies": [], **plain, "trigger": "AllDone", "final": True},
     ]
     assert (shown["workflow"], shown["phase"], shown["namespace"]) == ("w", "Pending", "ns")
 
