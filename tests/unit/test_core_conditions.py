@@ -364,3 +364,17 @@ def test_random_specs_are_refused_with_a_message_or_admitted(rows: list[Any]) ->
         return  # refused by the schema, with pydantic's message (an empty list, a bad when)
     found = workflow_problems(spec)
     assert all(isinstance(p, str) and p for p in found)
+
+
+def test_a_recovery_whose_tasks_end_skipped_by_their_conditions_succeeded() -> None:
+    from headway.core.recovery import outcome
+
+    ctx, status = begin(BRANCH)
+    runner = Runner({"check": ("Succeeded", {"go": True})})
+    on = runner.run(ctx, status)
+    runner.ends["check"] = ("Succeeded", {"go": False})
+    again = recover(on, Order("Flow", task="check", by="a"), T0)
+    assert isinstance(again, Recovered)
+    off = runner.run(ctx, again.status)
+    assert phases(off)["deploy"] == K
+    assert outcome(off, "Flow", again.tasks) == "Succeeded"

@@ -142,7 +142,7 @@ def test_the_incremental_pass_plans_what_the_full_pass_plans(
         assert quick.since.outputs_total == sum(
             outputs_bytes(t.outputs) for t in quick.status.tasks.values()
         )
-        done = recount['Succeeded'] + recount['Skipped']
+        done = recount["Succeeded"] + recount["Skipped"]
         assert full.status.progress == f"{done}/{len(full.status.tasks)}"
         # The plan is carried out; what it created shows up in the caches, running.
         status, since, touched = quick.status, quick.since, set()

@@ -399,7 +399,8 @@ def outcome(
     """How an applied recovery ended, or None while its tasks still run.
 
     Flow: once none of its tasks runs and the Execution has stopped. Step: once
-    the step has ended. ProvideOutputs: at once. A map whose items were named
+    the step has ended. ProvideOutputs: at once. A task its condition skipped counts as
+    done. A map whose items were named
     (``items``) counts as succeeded when those items did, once it has ended."""
     if mode == "ProvideOutputs":
         return "Succeeded"
@@ -413,7 +414,7 @@ def outcome(
 
     def succeeded(name: str) -> bool:
         state = status.tasks[name]
-        if state.phase == "Succeeded":
+        if state.phase in ("Succeeded", "Skipped"):  # Skipped: its condition said so
             return True
         chosen, found = named.get(name), state.map
         if not chosen or found is None:
