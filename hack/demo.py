@@ -105,13 +105,16 @@ def show(obj: JSON) -> None:
     table = Table(title=f"{obj['metadata']['name']}: {status['phase']} ({status['progress']})")
     for column in ("task", "phase", "attempts", "job", "outputs"):
         table.add_column(column)
-    for name in (t["name"] for t in status["workflow"]["tasks"]):
+    final = {t["name"] for t in status["workflow"].get("finally") or []}
+    every = [*status["workflow"]["tasks"], *(status["workflow"].get("finally") or [])]
+    for name in (t["name"] for t in every):
         task = status["tasks"][name]
         outputs = task.get("outputs")
         shown = (
             yaml.safe_dump(outputs, default_flow_style=True).strip() if outputs is not None else ""
         )
-        table.add_row(name, task["phase"], str(task["attempts"]), task.get("job", ""), shown)
+        label = f"{name} (finally)" if name in final else name
+        table.add_row(label, task["phase"], str(task["attempts"]), task.get("job", ""), shown)
     console.print(table)
 
 
@@ -216,6 +219,57 @@ def map_demo(kube: Kube, examples: Path) -> bool:
     return True
 
 
+def conditions_demo(kube: Kube, examples: Path) -> bool:
+    """Tests fail: the AnyFailed notification runs and the finally summary says Failed.
+    After the fix, a recovery reruns the tests and what follows: the production-only
+    canary is Skipped, the release runs, the notification is looked at again (Skipped:
+    nothing failed now) and the summary runs again, saying Succeeded."""
+    console.rule("conditions: when, trigger rules and finally")
+    apply_file(kube, examples / "conditions.yaml")
+    failed = wait_done(kube, "release-1")
+    show(failed)
+    tasks = failed["status"]["tasks"]
+    console.print(
+        f"notify: {tasks['notify']['phase']} {tasks['notify'].get('outputs')}; "
+        f"summary: {tasks['summary'].get('outputs')}"
+    )
+    kube.patch(path_of("v1", "configmaps", NAMESPACE, "test-fixes"), {"data": {"fixed": "yes"}})
+    console.print("[green]✓[/] fixed the tests; recovering with the annotation (a Flow)")
+    execution = path_of(WF, "executions", NAMESPACE, "release-1")
+    kube.patch(execution, {"metadata": {"annotations": {"headway.dev/recover": "fix-tests"}}})
+    with console.status("waiting for the operator to take the recovery"):
+        while (kube.get(execution).get("status") or {}).get("recovery", {}).get(
+            "lastToken"
+        ) != "fix-tests":
+            time.sleep(0.3)
+    done = wait_done(kube, "release-1")
+    show(done)
+    after = done["status"]["tasks"]
+    console.print(
+        f"canary: {after['canary']['phase']} ({after['canary'].get('message')})\n"
+        f"notify: {after['notify']['phase']} ({after['notify'].get('message')}); release: "
+        f"{after['release'].get('outputs')}; summary (attempt {after['summary']['attempts']}): "
+        f"{after['summary'].get('outputs')}"
+    )
+    expected = (
+        tasks["notify"]["phase"] == "Succeeded"
+        and tasks["summary"].get("outputs") == {"phase": "Failed"}
+        and after["canary"]["phase"] == "Skipped"
+        and done["status"]["phase"] == "Succeeded"
+        and after["notify"]["phase"] == "Skipped"
+        and after["summary"].get("outputs") == {"phase": "Succeeded"}
+        and after["summary"]["attempts"] == 2
+    )
+    if not expected:
+        console.print("[red]the conditions did not decide as they should[/]")
+        return False
+    console.print(
+        "[green]✓[/] the failure notification ran on the failure and was looked at again "
+        "after the recovery; the summary ran after each."
+    )
+    return True
+
+
 def main() -> int:
     layout = Layout.default()
     with console.status("starting the local cluster (the first run builds Kubernetes: ~7 min)"):
@@ -240,6 +294,8 @@ def main() -> int:
     if not recover_demo(kube, examples):
         return 1
     if not map_demo(kube, examples):
+        return 1
+    if not conditions_demo(kube, examples):
         return 1
     cyclic = {
         "apiVersion": WF,
