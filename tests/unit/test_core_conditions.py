@@ -378,3 +378,23 @@ def test_a_recovery_whose_tasks_end_skipped_by_their_conditions_succeeded() -> N
     off = runner.run(ctx, again.status)
     assert phases(off)["deploy"] == K
     assert outcome(off, "Flow", again.tasks) == "Succeeded"
+
+
+def test_a_reference_to_a_skipped_tasks_outputs_fails_saying_it_was_skipped() -> None:
+    ctx, status = begin(
+        {
+            "tasks": [
+                {"name": "maybe", "when": "false"},
+                {"name": "uses", "dependencies": ["maybe"], "trigger": "NoneFailed",
+                 "args": ["{{ tasks.maybe.outputs.k }}"]},
+                {"name": "reads", "dependencies": ["maybe"], "trigger": "NoneFailed"},
+            ]
+        }
+    )  # fmt: skip
+    runner = Runner({})
+    done = runner.run(ctx, status)
+    uses = done.tasks["uses"]
+    assert (uses.phase, uses.reason) == ("Failed", "InvalidInput")
+    assert "task maybe was Skipped and has no outputs" in (uses.message or "")
+    assert phases(done)["reads"] == S  # its inputs file holds {} for the Skipped task
+    assert json.loads(runner.env["reads"]["HEADWAY_INPUTS"]) == {"maybe": {}}

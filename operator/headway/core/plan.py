@@ -276,6 +276,15 @@ class _Planner(GatePlanning, MapPlanning):
         attempt = state.attempts + 1
         inputs, referenced = self.available(task)
         item: templates.Item | None = None
+        skipped = [t for t in referenced_tasks(task) if self.status.tasks[t].phase == "Skipped"]
+        if skipped:
+            # A Skipped task has no outputs: say so rather than "no output K".
+            message = (
+                f"{{{{ tasks.{skipped[0]}.outputs }}}}: task {skipped[0]} was Skipped and has no "
+                f'outputs (guard with when: tasks.{skipped[0]}.phase == "Succeeded")'
+            )
+            self.fail(unit, "InvalidInput", message, retry=False)
+            return
         try:
             if index is None:
                 # Everything the container is given: params, every output it depends on or names.
