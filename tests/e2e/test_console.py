@@ -25,6 +25,7 @@ from support import (
     RECOVERER,
     WF,
     Cluster,
+    create,
     emit,
     execution,
     failing_run,
@@ -430,3 +431,51 @@ def test_a_map_node_shows_its_counts_and_an_item_is_retried_from_its_grid(
     assert sorted(jobs) == sorted([f"grid-1-each-{i}-1" for i in range(6)] + ["grid-1-each-4-2"])
     requests = cluster.kube.get(f"/apis/{WF}/namespaces/{namespace}/recoveryrequests")["items"]
     assert [r["spec"]["items"] for r in requests] == [[4]]
+
+
+def test_skipped_nodes_say_why_finally_tasks_stand_apart_and_recovery_names_them(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    """work fails: alert (AnyFailed) runs, never (a false when) is Skipped, report runs in
+    the finally cluster. The Recover workflow confirmation names the conditional tasks
+    and the finally one; after it, alert is Skipped and report has run again."""
+    grant(cluster, namespace, "alice", *RECOVERER)
+    gate(cluster, namespace, "closed")
+    spec: JSON = {
+        "taskDefaults": {"image": "python:3.12-slim"},
+        "tasks": [
+            gated("work"),
+            {"name": "never", "dependencies": ["work"], "when": "false", "trigger": "AllDone",
+             "command": emit("never")},
+            {"name": "alert", "dependencies": ["work"], "trigger": "AnyFailed",
+             "command": emit("alert")},
+        ],
+        "finally": [{"name": "report", "command": emit("report")}],
+    }  # fmt: skip
+    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Workflow",
+                                     "metadata": {"name": "cond"}, "spec": spec})  # fmt: skip
+    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Execution",
+                                     "metadata": {"name": "cond-1"},
+                                     "spec": {"workflowRef": {"name": "cond"}}})  # fmt: skip
+    wait_phase(cluster.kube, namespace, "cond-1", "Failed")
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/cond-1")
+    expect(node(page, "never")).to_have_attribute("data-phase", "Skipped")
+    expect(node(page, "never")).to_contain_text("Skipped · condition false")
+    expect(node(page, "alert")).to_have_attribute("data-phase", "Succeeded")
+    expect(page.locator("#graph g.cluster")).to_contain_text("finally")
+    expect(page.locator('#graph g.node.final[data-task="report"]')).to_be_visible()
+    node(page, "never").click()
+    expect(page.locator("#task-condition")).to_have_text("trigger AllDone · when false")
+    page.screenshot(path=str(SHOTS / "console-conditions.png"))
+    gate(cluster, namespace, "open")
+    page.click("#recover-workflow")
+    expect(page.locator("#confirm-tasks")).to_have_text(
+        "Will rerun: work, never, alert, report; by their conditions, may run or be Skipped: "
+        "never, alert; finally tasks run again: report"
+    )
+    confirm(page)
+    expect(page.locator("#summary")).to_have_attribute("data-phase", "Succeeded", timeout=120_000)
+    expect(node(page, "alert")).to_have_attribute("data-phase", "Skipped")
+    report = execution(cluster.kube, namespace, "cond-1")["status"]["tasks"]["report"]
+    assert report["attempts"] == 2 and report["phase"] == "Succeeded"
