@@ -250,3 +250,14 @@ def test_what_admission_does_with_the_definer_record(
     creating: bool, definition: Any, old: Any, recheck: bool, step: str
 ) -> None:
     assert definers.definer_step(creating, definition, old, recheck) == step
+
+
+def test_a_finally_task_is_checked_like_any_other() -> None:
+    spec = WorkflowSpec.model_validate(
+        {
+            "taskDefaults": {"image": "i", "command": ["t"]},
+            "tasks": [{"name": "a"}],
+            "finally": [{"name": "z", "serviceAccountName": "deployer"}],
+        }
+    )
+    assert accounts(spec) == [("deployer", 'task "z" runs as service account "deployer"')]
