@@ -169,6 +169,17 @@ def recover_demo(kube: Kube, examples: Path) -> bool:
     return True
 
 
+def recover_by_annotation(kube: Kube, name: str, token: str) -> None:
+    """A Flow recovery by the annotation, waited for until the operator has taken it."""
+    execution = path_of(WF, "executions", NAMESPACE, name)
+    kube.patch(execution, {"metadata": {"annotations": {"headway.dev/recover": token}}})
+    with console.status("waiting for the operator to take the recovery"):
+        while (kube.get(execution).get("status") or {}).get("recovery", {}).get(
+            "lastToken"
+        ) != token:
+            time.sleep(0.3)
+
+
 def map_demo(kube: Kube, examples: Path) -> bool:
     """A map of 20 files where three fail; a Flow recovery reruns exactly those three."""
     console.rule("map: fan out over 20 files, recover item by item")
@@ -187,16 +198,7 @@ def map_demo(kube: Kube, examples: Path) -> bool:
     }
     kube.patch(path_of("v1", "configmaps", NAMESPACE, "file-fixes"), {"data": {"fixed": "yes"}})
     console.print("[green]✓[/] fixed the three files; recovering with the annotation (a Flow)")
-    kube.patch(
-        path_of(WF, "executions", NAMESPACE, "files-1"),
-        {"metadata": {"annotations": {"headway.dev/recover": "fix-files"}}},
-    )
-    execution = path_of(WF, "executions", NAMESPACE, "files-1")
-    with console.status("waiting for the operator to take the recovery"):
-        while (kube.get(execution).get("status") or {}).get("recovery", {}).get(
-            "lastToken"
-        ) != "fix-files":
-            time.sleep(0.3)
+    recover_by_annotation(kube, "files-1", "fix-files")
     done = wait_done(kube, "files-1")
     after = {
         j["metadata"]["name"]: j["metadata"]["uid"]
@@ -235,13 +237,7 @@ def conditions_demo(kube: Kube, examples: Path) -> bool:
     )
     kube.patch(path_of("v1", "configmaps", NAMESPACE, "test-fixes"), {"data": {"fixed": "yes"}})
     console.print("[green]✓[/] fixed the tests; recovering with the annotation (a Flow)")
-    execution = path_of(WF, "executions", NAMESPACE, "release-1")
-    kube.patch(execution, {"metadata": {"annotations": {"headway.dev/recover": "fix-tests"}}})
-    with console.status("waiting for the operator to take the recovery"):
-        while (kube.get(execution).get("status") or {}).get("recovery", {}).get(
-            "lastToken"
-        ) != "fix-tests":
-            time.sleep(0.3)
+    recover_by_annotation(kube, "release-1", "fix-tests")
     done = wait_done(kube, "release-1")
     show(done)
     after = done["status"]["tasks"]

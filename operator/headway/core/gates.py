@@ -11,20 +11,20 @@ the order Failed, Blocked, Paused, Succeeded. Skipped counts as done."""
 from __future__ import annotations
 
 import datetime
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from headway.core import conditions
 from headway.core.context import Context
 from headway.core.dag import Dag
 from headway.core.history import clip
+from headway.core.transitions import Transitions
 from headway.core.vocabulary import TASK_ACTIVE
-from headway.models.execution import ExecutionPhase, ExecutionStatus, TaskStatus
+from headway.models.execution import ExecutionPhase, ExecutionStatus
 from headway.models.workflow import Task
 
-Unit = tuple[str, int | None]
 REACTING = frozenset({"AllDone", "AnyFailed"})  # triggers that start even under FailFast
 WORSE: tuple[ExecutionPhase, ...] = ("Failed", "Blocked", "Paused", "Succeeded")
 
@@ -52,7 +52,7 @@ def execution_phase(main: ExecutionPhase, final: ExecutionPhase) -> ExecutionPha
     return min(main, final, key=WORSE.index)
 
 
-class GatePlanning(ABC):
+class GatePlanning(Transitions):
     """What the planner does with triggers, conditions and finally tasks."""
 
     context: Context
@@ -63,19 +63,6 @@ class GatePlanning(ABC):
     final: frozenset[str]
     main_phase: ExecutionPhase | None
 
-    @abstractmethod
-    def state(self, unit: Unit) -> TaskStatus: ...
-    @abstractmethod
-    def fail(self, unit: Unit, reason: str, message: str, exit_code: int | None = None,
-             finished: datetime.datetime | None = None,
-             retry: bool = True) -> None: ...  # fmt: skip
-    @abstractmethod
-    def record(self, event: str, unit: Unit | None = None, attempt: int | None = None,
-               message: str | None = None) -> None: ...  # fmt: skip
-    @abstractmethod
-    def emit(self, kind: Literal["Normal", "Warning"], reason: str, message: str) -> None: ...
-    @abstractmethod
-    def halted(self) -> bool: ...
     @abstractmethod
     def outputs_of(self, names: list[str], gathered: bool = False) -> dict[str, Any]: ...
     @abstractmethod

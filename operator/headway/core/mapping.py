@@ -7,25 +7,25 @@ from __future__ import annotations
 
 import datetime
 import re
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, Literal
+from typing import Any
 
 from headway.core import items as items_
 from headway.core.context import Context
 from headway.core.facts import ObservedJob
 from headway.core.history import clip
+from headway.core.transitions import Transitions, Unit
 from headway.models.execution import ExecutionStatus, MapStatus, TaskStatus
 from headway.models.workflow import Task
 
 LAUNCH_BATCH = 200  # a map's items started in one pass: the status is written as they go
 ITEM_MARK = "#"  # "task#3": item 3 of a map, where the passes name what to look at
 ACTIVE_ITEMS = re.compile("[RT]")
-Unit = tuple[str, int | None]  # a task (None) or one item of a map task
 
 
-class MapPlanning(ABC):
+class MapPlanning(Transitions):
     """What the planner does with map tasks. The names declared here are the planner's."""
 
     context: Context
@@ -46,26 +46,13 @@ class MapPlanning(ABC):
     @abstractmethod
     def peek(self, unit: Unit) -> TaskStatus: ...
     @abstractmethod
-    def state(self, unit: Unit) -> TaskStatus: ...
-    @abstractmethod
     def flush(self, name: str) -> None: ...
     @abstractmethod
     def launch(self, unit: Unit) -> None: ...
     @abstractmethod
     def observe(self, unit: Unit) -> None: ...
     @abstractmethod
-    def fail(self, unit: Unit, reason: str, message: str, exit_code: int | None = None,
-             finished: datetime.datetime | None = None,
-             retry: bool = True) -> None: ...  # fmt: skip
-    @abstractmethod
-    def record(self, event: str, unit: Unit | None = None, attempt: int | None = None,
-               message: str | None = None) -> None: ...  # fmt: skip
-    @abstractmethod
-    def emit(self, kind: Literal["Normal", "Warning"], reason: str, message: str) -> None: ...
-    @abstractmethod
     def available(self, task: Task) -> tuple[dict[str, Any], dict[str, Any]]: ...
-    @abstractmethod
-    def halted(self) -> bool: ...
     @abstractmethod
     def may_start(self, name: str) -> bool: ...
     @abstractmethod

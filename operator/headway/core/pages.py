@@ -14,7 +14,13 @@ from typing import Any
 
 from headway.core import items as items_
 from headway.core.naming import label_value
-from headway.core.render import LABEL_EXECUTION, LABEL_EXECUTION_UID, LABEL_TASK, Owner
+from headway.core.render import (
+    LABEL_EXECUTION,
+    LABEL_EXECUTION_UID,
+    LABEL_TASK,
+    Owner,
+    owner_reference,
+)
 from headway.models.base import API_VERSION
 from headway.models.execution import ExecutionStatus
 
@@ -45,16 +51,7 @@ def manifest(owner: Owner, task: str, page: str, outputs: dict[str, Any], digest
                 LABEL_TASK: task,
                 LABEL_PAGE: page,
             },
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "Execution",
-                    "name": owner.name,
-                    "uid": owner.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(owner)],
         },
         "spec": {
             "execution": owner.name,

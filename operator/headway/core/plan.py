@@ -27,11 +27,12 @@ from headway.core.context import Context, prepare
 from headway.core.facts import ObservedJob, Quiet, quiet_of
 from headway.core.gates import REACTING, GatePlanning, execution_phase, phase_of
 from headway.core.history import clip
-from headway.core.mapping import ITEM_MARK, MapPlanning, Unit
+from headway.core.mapping import ITEM_MARK, MapPlanning
 from headway.core.naming import idempotency_key
 from headway.core.render import InputsError, render_job
 from headway.core.scan import changed_keys
 from headway.core.spec import task_texts
+from headway.core.transitions import Unit
 from headway.models.execution import (
     ExecutionPhase,
     ExecutionStatus,

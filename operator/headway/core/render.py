@@ -48,6 +48,18 @@ class Owner:
     uid: str
 
 
+def owner_reference(owner: Owner) -> JSON:
+    """What makes an object the Execution's: deleted with it, and watched as its own."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Execution",
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
 def render_job(
     owner: Owner,
     task: Task,
@@ -168,16 +180,7 @@ def render_job(
             "namespace": owner.namespace,
             "labels": labels,
             "annotations": {ANNOTATION_KEY: key},
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "Execution",
-                    "name": owner.name,
-                    "uid": owner.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(owner)],
         },
         "spec": job_spec,
     }
