@@ -168,7 +168,7 @@ def test_submit_and_user_errors_name_the_problem(
     assert unknown.returncode == 2 and 'has no task "zzz" (tasks: a)' in unknown.stderr
     nothing = run(cluster, None, namespace, "recover", "sub-2", "--yes")
     assert nothing.returncode == 1
-    assert "no Failed, Blocked or held task to recover" in nothing.stderr
+    assert "no Failed, Blocked, Stopped or held task to recover" in nothing.stderr
     helped = subprocess.run(
         [str(CLI), "recover", "--help"], capture_output=True, text=True, check=False
     )

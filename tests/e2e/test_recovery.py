@@ -238,7 +238,7 @@ def test_provide_outputs_unblocks_a_blocked_task_and_the_flow_continues(
     rejected = wait_request(cluster, namespace, "give-again", "Rejected", "Succeeded")
     assert rejected["status"]["phase"] == "Rejected"
     assert (
-        "is Succeeded: ProvideOutputs applies only to a Failed or Blocked task"
+        "is Succeeded: ProvideOutputs applies only to a Failed, Blocked or Stopped task"
         in rejected["status"]["message"]
     )
 
@@ -277,7 +277,7 @@ def test_provide_outputs_on_a_running_task_is_rejected(
         ),
         (
             {"executionRef": {"name": "ok-1"}, "mode": "Flow"},
-            "no Failed, Blocked or held task to recover",
+            "no Failed, Blocked, Stopped or held task to recover",
         ),
     ],
 )

@@ -212,7 +212,7 @@ def test_provide_outputs_marks_the_source_and_releases_holds() -> None:
         (
             order("Flow"),
             {"b": "Succeeded", "c": "Succeeded"},
-            "no Failed, Blocked or held task to recover",
+            "no Failed, Blocked, Stopped or held task to recover",
         ),
         (order("Flow", task="b"), {"b": "Running"}, "task b still running: wait for it to finish"),
         (order("Flow", task="a"), {"b": "Retrying"}, "task b still running: wait for it to finish"),
@@ -222,17 +222,17 @@ def test_provide_outputs_marks_the_source_and_releases_holds() -> None:
         (
             order("ProvideOutputs", task="a", outputs={}),
             {},
-            'task "a" is Succeeded: ProvideOutputs applies only to a Failed or Blocked task',
+            'task "a" is Succeeded: ProvideOutputs applies only to a Failed, Blocked or Stopped task',
         ),
         (
             order("ProvideOutputs", task="b", outputs={}),
             {"b": "Running"},
-            'task "b" is Running: ProvideOutputs applies only to a Failed or Blocked task',
+            'task "b" is Running: ProvideOutputs applies only to a Failed, Blocked or Stopped task',
         ),
         (
             order("ProvideOutputs", task="c", outputs={}),
             {},
-            'task "c" is Pending: ProvideOutputs applies only to a Failed or Blocked task',
+            'task "c" is Pending: ProvideOutputs applies only to a Failed, Blocked or Stopped task',
         ),
         (order("ProvideOutputs", task="b"), {}, "ProvideOutputs needs outputs (a JSON object)"),
         (order("ProvideOutputs", task="b", outputs={"x": "y" * 5000}), {}, "more than 4096"),

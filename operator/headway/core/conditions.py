@@ -31,7 +31,7 @@ from lark import Token, Tree
 
 from headway.models.workflow import TriggerRule
 
-ENDED = frozenset({"Succeeded", "Failed", "Blocked", "Skipped"})
+ENDED = frozenset({"Succeeded", "Failed", "Blocked", "Skipped", "Stopped"})
 FAILED = frozenset({"Failed", "Blocked"})
 Verdict = Literal["wait", "start", "skip"]
 

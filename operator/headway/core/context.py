@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from headway.core import dag as dags
 from headway.core.render import Owner
@@ -39,3 +40,4 @@ class Context:
     params: Mapping[str, str]
     auto_recovery: AutoRecovery = field(default_factory=AutoRecovery)
     prepared: Prepared | None = None  # prepare(workflow), if the caller kept it
+    hold: Literal["suspend", "stop"] | None = None  # spec.suspend, spec.stop (stop wins)

@@ -15,6 +15,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Literal
 
 from headway.core import definers
 from headway.core.actions import Emit, JobAction
@@ -111,15 +112,22 @@ def _started(view: View, now: datetime.datetime) -> ExecutionStatus:
     return start(view.spec, status, view.workflow, now, definer)
 
 
+def hold_of(spec: ExecutionSpec | None) -> Literal["suspend", "stop"] | None:
+    if spec is None:
+        return None
+    return "stop" if spec.stop else "suspend" if spec.suspend else None
+
+
 def decide(view: View, now: datetime.datetime) -> Decision:
     status = _started(view, now)
-    status, events = recover_by_token(status, view.recover.token, view.recover.by, now)
+    spec = view.spec if isinstance(view.spec, ExecutionSpec) else None
+    stopping = bool(spec and spec.stop)
+    status, events = recover_by_token(status, view.recover.token, view.recover.by, now, stopping)
     requests = list(view.requests)
-    applied = apply_requests(status, requests, now)
+    applied = apply_requests(status, requests, now, stopping)
     decision = Decision(applied.status, events=events + applied.events)
     if decision.status.workflow is not None and decision.status.params is not None:
         carried = view.carried
-        spec = view.spec if isinstance(view.spec, ExecutionSpec) else None
         context = Context(
             Owner(view.name, view.namespace, view.uid),
             decision.status.workflow,
@@ -128,6 +136,7 @@ def decide(view: View, now: datetime.datetime) -> Decision:
             carried.prepared
             if carried.prepared and decision.status.workflow is view.status.workflow
             else None,
+            hold_of(spec),
         )
         jobs = {**view.jobs, **view.confirmed} if view.confirmed else view.jobs
         planned = plan(

@@ -26,7 +26,7 @@ from headway.models.execution import ExecutionPhase, ExecutionStatus
 from headway.models.workflow import Task
 
 REACTING = frozenset({"AllDone", "AnyFailed"})  # triggers that start even under FailFast
-WORSE: tuple[ExecutionPhase, ...] = ("Failed", "Blocked", "Paused", "Succeeded")
+WORSE: tuple[ExecutionPhase, ...] = ("Failed", "Blocked", "Stopped", "Paused", "Succeeded")
 
 
 def phase_of(counts: Counter[str], total: int) -> ExecutionPhase:
@@ -41,6 +41,8 @@ def phase_of(counts: Counter[str], total: int) -> ExecutionPhase:
         return "Failed"
     if counts["Blocked"] > 0:
         return "Blocked"
+    if counts["Stopped"] > 0:
+        return "Stopped"
     return "Paused"
 
 
@@ -49,6 +51,8 @@ def execution_phase(main: ExecutionPhase, final: ExecutionPhase) -> ExecutionPha
     have not started; ``final`` Running: they run)."""
     if "Running" in (main, final):
         return "Running"
+    if main not in WORSE or final not in WORSE:  # Suspended is the roll-up's to say
+        return main if main not in WORSE else final
     return min(main, final, key=WORSE.index)
 
 
@@ -67,6 +71,10 @@ class GatePlanning(Transitions):
     def outputs_of(self, names: list[str], gathered: bool = False) -> dict[str, Any]: ...
     @abstractmethod
     def tally(self) -> Counter[str]: ...
+    @abstractmethod
+    def suspended(self) -> bool: ...
+    @abstractmethod
+    def stopped_run(self) -> bool: ...
 
     def verdict(self, name: str) -> conditions.Gate:
         """What the task's trigger says now (a finally task also waits for the tasks)."""
@@ -82,6 +90,8 @@ class GatePlanning(Transitions):
         trigger that can no longer hold or a false ``when`` skips the task; a ``when``
         that cannot be evaluated fails it (``WhenError``)."""
         task = self.tasks[name]
+        if self.suspended() or (self.stopped_run() and name not in self.final):
+            return False
         if self.halted() and task.trigger not in REACTING and name not in self.final:
             return False
         found = self.verdict(name)
@@ -129,6 +139,8 @@ class GatePlanning(Transitions):
             for name in self.final:
                 counts[self.status.tasks[name].phase] -= 1
             self.main_phase = phase_of(counts, len(self.status.tasks) - len(self.final))
+            if self.stopped_run() and self.main_phase != "Running":
+                self.main_phase = "Stopped"
         return self.main_phase
 
     def final_phase(self) -> ExecutionPhase:

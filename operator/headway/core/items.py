@@ -26,6 +26,7 @@ LETTERS: dict[str, str] = {
     "Succeeded": "S",
     "Failed": "F",
     "Blocked": "B",
+    "Stopped": "X",
 }
 PHASES: dict[str, TaskPhase] = {letter: phase for phase, letter in LETTERS.items()}  # type: ignore[misc]
 KEY_CHARS = 10  # of an item's idempotency key kept to tell whether it changed
@@ -232,7 +233,7 @@ def expand(old: MapStatus | None, keys: list[str]) -> MapStatus:
             continue
         name = str(index)
         same = old.keys[index * KEY_CHARS : (index + 1) * KEY_CHARS] == key[:KEY_CHARS]
-        if same and letter in "SFB":
+        if same and letter in "SFBX":
             phases.append(letter)
             if name in old.attempts:
                 fresh.attempts[name] = old.attempts[name]
@@ -368,10 +369,10 @@ def outputs_size(state: MapStatus | None) -> int:
 
 
 def rerun_items(state: MapStatus, items: list[int] | None) -> list[int]:
-    """The items a recovery reruns: those named, else every Failed and Blocked one."""
+    """The items a recovery reruns: those named, else every Failed, Blocked and Stopped one."""
     if items is not None:
         return sorted(set(items))
-    return [i for i, letter in enumerate(state.phases) if letter in "FB"]
+    return [i for i, letter in enumerate(state.phases) if letter in "FBX"]
 
 
 def label(task: str, index: int | None) -> str:

@@ -148,7 +148,7 @@ class MapPlanning(Transitions):
         if item.phase == "Retrying" and item.next_attempt_at is not None:
             if item.next_attempt_at > self.now:
                 self.wake.append(item.next_attempt_at)
-            elif self.room() and self.map_room(unit[0]):
+            elif self.room() and self.map_room(unit[0]) and not self.halted():
                 self.launch(unit)
         self.watch_item(unit)
 

@@ -27,6 +27,7 @@ from headway.core.context import Context, prepare
 from headway.core.facts import ObservedJob, Quiet, quiet_of
 from headway.core.gates import REACTING, GatePlanning, execution_phase, phase_of
 from headway.core.history import clip
+from headway.core.holding import HoldPlanning
 from headway.core.mapping import ITEM_MARK, MapPlanning
 from headway.core.naming import idempotency_key
 from headway.core.render import InputsError, render_job
@@ -117,7 +118,7 @@ def referenced_tasks(task: Task) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class _Planner(GatePlanning, MapPlanning):
+class _Planner(HoldPlanning, GatePlanning, MapPlanning):
     def __init__(
         self,
         context: Context,
@@ -491,8 +492,10 @@ class _Planner(GatePlanning, MapPlanning):
         self.succeed(unit, job, parsed)
 
     def halted(self) -> bool:
-        """FailFast and something failed or is blocked: start nothing new."""
-        return self.context.workflow.failure_policy == "FailFast" and self.stopped
+        """Start nothing new: FailFast and something failed or is blocked, or suspended,
+        or stopped."""
+        fail_fast = self.context.workflow.failure_policy == "FailFast" and self.stopped
+        return fail_fast or self.holding()
 
     def room(self) -> bool:
         """Whether ``spec.parallelism`` leaves room for one more Job."""
@@ -508,6 +511,7 @@ class _Planner(GatePlanning, MapPlanning):
         both ways plan the same; a property test holds them equal). A map's items are
         looked at the same way: all in a sweep, else those touched or left to watch."""
         visited: list[str] = []
+        self.stop_all()
         if since is None or touched is None:
             for name in self.sweep(quiet):
                 self.visit(name, None)
@@ -604,7 +608,7 @@ class _Planner(GatePlanning, MapPlanning):
             state = self.status.tasks[name]  # as the observation left it
         if state.phase == "Retrying" and state.next_attempt_at is not None:
             if state.next_attempt_at <= self.now:
-                if self.room():
+                if self.room() and not self.holding():
                     self.launch(unit)
             else:
                 self.wake.append(state.next_attempt_at)
@@ -613,6 +617,8 @@ class _Planner(GatePlanning, MapPlanning):
 
     def ready(self, name: str) -> bool:
         """Whether a Pending task would start now, were there room (no side effects)."""
+        if self.suspended() or (self.stopped_run() and name not in self.final):
+            return False
         if self.halted() and self.tasks[name].trigger not in REACTING and name not in self.final:
             return False
         return self.verdict(name).verdict == "start"
@@ -675,7 +681,11 @@ class _Planner(GatePlanning, MapPlanning):
         main, final = counts.copy(), Counter(status.tasks[n].phase for n in self.final)
         main.subtract(final)
         tasks_phase = phase_of(main, len(status.tasks) - len(self.final))
+        if self.stopped_run() and tasks_phase != "Running":
+            tasks_phase = "Stopped"
         phase = "Running" if self.waiting else execution_phase(tasks_phase, self.final_phase())
+        if self.suspended() and phase in ("Running", "Paused"):
+            phase = "Suspended"
         if phase != status.phase:
             status.phase = phase
             if phase != "Running":

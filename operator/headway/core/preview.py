@@ -41,10 +41,13 @@ def warning_of(order: Order) -> str:
     return STEP_WARNING if order.mode == "Step" else OUTPUTS_WARNING
 
 
-def preview(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) -> Preview:
-    """The recovery ``order`` applied to ``status`` as the operator would apply it."""
+def preview(
+    status: ExecutionStatus, order: Order, graph: dags.Dag | None = None, stopping: bool = False
+) -> Preview:
+    """The recovery ``order`` applied to ``status`` as the operator would apply it
+    (``stopping``: the Execution's ``spec.stop``)."""
     graph = graph or graph_of(status)
-    found = scope(status, dataclasses.replace(order, by=order.by or ASKER), graph)
+    found = scope(status, dataclasses.replace(order, by=order.by or ASKER), graph, stopping)
     order_of = list(graph.order) if graph else list(status.tasks)
     if isinstance(found, Rejected):
         return Preview(order.mode, order.task, [], order_of, warning_of(order), found.message)
@@ -90,14 +93,14 @@ ACTIONS = (
 )
 
 
-def offers(status: ExecutionStatus) -> dict[str, list[Offer]]:
+def offers(status: ExecutionStatus, stopping: bool = False) -> dict[str, list[Offer]]:
     """Every recovery the engine would accept now: under ``""`` the run's own (Recover
     workflow: every Failed, Blocked and held task), under each task's name its own."""
     graph = graph_of(status)
     if graph is None:
         return {}
     found: dict[str, list[Offer]] = {}
-    whole = preview(status, Order("Flow"), graph)
+    whole = preview(status, Order("Flow"), graph, stopping)
     if whole.problem is None:
         found[""] = [Offer("recover-workflow", "Recover workflow", "Flow", None, whole.warning,
                            whole.reruns, whole.items, whole.conditional, whole.final)]  # fmt: skip
@@ -105,7 +108,7 @@ def offers(status: ExecutionStatus) -> dict[str, list[Offer]]:
         for action, title, mode in ACTIONS:
             # Outputs are checked when given: any object stands in for them here.
             order = Order(mode, task=task, outputs={} if mode == "ProvideOutputs" else None)  # type: ignore[arg-type]
-            shown = preview(status, order, graph)
+            shown = preview(status, order, graph, stopping)
             if shown.problem is None:
                 found.setdefault(task, []).append(
                     Offer(

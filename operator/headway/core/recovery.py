@@ -37,7 +37,7 @@ from headway.core import items as items_
 from headway.core.actions import Emit
 from headway.core.outputs import provided_problem
 from headway.core.plan import outputs_bytes
-from headway.core.vocabulary import TASK_ACTIVE
+from headway.core.vocabulary import TASK_ACTIVE, TASK_STUCK
 from headway.models.execution import (
     AppliedRequest,
     ExecutionStatus,
@@ -125,7 +125,7 @@ def _items_problem(status: ExecutionStatus, order: Order) -> str | None:
             f"{', '.join(map(str, outside))}"
         )
     if order.mode == "ProvideOutputs":
-        wrong = [i for i in order.items if items.phases[i] not in "FB"]
+        wrong = [i for i in order.items if items.phases[i] not in "FBX"]
         if wrong:
             return (
                 f'items {", ".join(map(str, wrong))} of "{order.task}" are not Failed or '
@@ -146,10 +146,10 @@ def _validate(graph: dags.Dag, status: ExecutionStatus, order: Order) -> str | N
         return problem
     if order.mode == "ProvideOutputs":
         assert state is not None
-        if state.phase not in ("Failed", "Blocked"):
+        if state.phase not in TASK_STUCK:
             return (
-                f'task "{order.task}" is {state.phase}: ProvideOutputs applies only to a Failed or '
-                "Blocked task"
+                f'task "{order.task}" is {state.phase}: ProvideOutputs applies only to a Failed, '
+                "Blocked or Stopped task"
             )
         if order.outputs is None:
             return "ProvideOutputs needs outputs (a JSON object)"
@@ -184,13 +184,14 @@ def _frozen(status: ExecutionStatus, task: str, update_phase: bool) -> dict[str,
 
 
 def targets_of(status: ExecutionStatus, order: Order) -> list[str]:
-    """The named task; else (Flow) every Failed or Blocked task and every held one."""
+    """The named task; else (Flow) every Failed, Blocked or Stopped task and every held
+    one."""
     if order.task is not None:
         return [order.task]
     return [
         name
         for name, state in status.tasks.items()
-        if state.phase in ("Failed", "Blocked") or (state.phase == "Pending" and state.held)
+        if state.phase in TASK_STUCK or (state.phase == "Pending" and state.held)
     ]
 
 
@@ -221,12 +222,23 @@ def graph_of(status: ExecutionStatus) -> dags.Dag | None:
     return dags.build([(t.name, t.dependencies) for t in status.workflow.every_task()])
 
 
-def scope(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) -> Scope | Rejected:
+STOPPING = (
+    "the execution is stopped by spec.stop: set spec.stop to false (kubectl headway resume), "
+    "then recover it"
+)
+
+
+def scope(
+    status: ExecutionStatus, order: Order, graph: dags.Dag | None = None, stopping: bool = False
+) -> Scope | Rejected:
     """What ``order`` would touch, or why it cannot apply: every rule of a recovery but
-    the change itself (``recover`` makes it; the previews and offers ask this)."""
+    the change itself (``recover`` makes it; the previews and offers ask this).
+    ``stopping``: the Execution's ``spec.stop``."""
     graph = graph or graph_of(status)
     if graph is None:
         return Rejected("the execution has not started (see its Ready condition)")
+    if stopping:
+        return Rejected(STOPPING)
     if order.by is None:
         return Rejected(UNVERIFIED)
     problem = _validate(graph, status, order)
@@ -234,7 +246,7 @@ def scope(status: ExecutionStatus, order: Order, graph: dags.Dag | None = None) 
         return Rejected(problem)
     targets = targets_of(status, order)
     if not targets:
-        return Rejected("no Failed, Blocked or held task to recover")
+        return Rejected("no Failed, Blocked, Stopped or held task to recover")
     if order.mode == "Step":
         affected = set(targets)
     elif order.mode == "Flow":
@@ -279,16 +291,20 @@ def finally_tasks(status: ExecutionStatus) -> list[str]:
     return [t.name for t in status.workflow.finally_] if status.workflow is not None else []
 
 
-def recover(status: ExecutionStatus, order: Order, now: datetime.datetime) -> Recovered | Rejected:
-    """Apply ``order`` to a started Execution's status, or say why it cannot apply."""
+def recover(
+    status: ExecutionStatus, order: Order, now: datetime.datetime, stopping: bool = False
+) -> Recovered | Rejected:
+    """Apply ``order`` to a started Execution's status, or say why it cannot apply. A
+    recovery ends a stop (``stoppedAt``): what it reruns may start."""
     graph = graph_of(status)
-    found = scope(status, order, graph)
+    found = scope(status, order, graph, stopping)
     if isinstance(found, Rejected):
         return found
     assert graph is not None  # a scope was found: the Execution has started
     targets, ordered = found.targets, found.ordered
     updated = status.model_copy(deep=True)
     recovery = updated.recovery
+    updated.stopped_at = None
     if order.token is not None:
         recovery.last_token = order.token
     if order.mode == "ProvideOutputs" and order.items:
@@ -425,13 +441,17 @@ def outcome(
 
 
 def recover_by_token(
-    status: ExecutionStatus, token: str | None, by: str | None, now: datetime.datetime
+    status: ExecutionStatus,
+    token: str | None,
+    by: str | None,
+    now: datetime.datetime,
+    stopping: bool = False,
 ) -> tuple[ExecutionStatus, list[Emit]]:
     """The ``headway.dev/recover`` annotation: each new value is a Flow recovery of every
     Failed and Blocked task. A value is handled once, whether it applies or not."""
     if not token or token == status.recovery.last_token or status.workflow is None:
         return status, []
-    result = recover(status, Order(mode="Flow", by=by, token=token), now)
+    result = recover(status, Order(mode="Flow", by=by, token=token), now, stopping)
     if isinstance(result, Recovered):
         return result.status, [result.event]
     rejected = status.model_copy(deep=True)

@@ -57,7 +57,10 @@ def _open(status: ExecutionStatus) -> bool:
 
 
 def apply_requests(
-    status: ExecutionStatus, requests: list[Request], now: datetime.datetime
+    status: ExecutionStatus,
+    requests: list[Request],
+    now: datetime.datetime,
+    stopping: bool = False,
 ) -> Applied:
     """Apply the next request in order, reject those that cannot apply, and mark the ones
     waiting their turn Pending. ``requests`` are this Execution's, oldest first."""
@@ -78,7 +81,7 @@ def apply_requests(
                     request.order.by,
                 )
             continue
-        recovered = recover(result.status, request.order, now)
+        recovered = recover(result.status, request.order, now, stopping)
         if not isinstance(recovered, Recovered):
             result.updates[request.name] = _rejected(request, recovered.message, now)
             result.events.append(

@@ -24,8 +24,9 @@ TASK_PHASES: tuple[str, ...] = get_args(TaskPhase)
 REQUEST_PHASES: tuple[str, ...] = get_args(RecoveryPhase)
 
 TASK_ACTIVE = frozenset({"Running", "Retrying"})  # an attempt is on its way
-TASK_STUCK = frozenset({"Failed", "Blocked"})  # waits for a person
-EXECUTION_FINISHED = frozenset({"Succeeded", "Failed", "Blocked", "Paused"})  # nothing runs
+TASK_STUCK = frozenset({"Failed", "Blocked", "Stopped"})  # waits for a person
+# Nothing runs (a Suspended run's Jobs may still be finishing: not in here).
+EXECUTION_FINISHED = frozenset({"Succeeded", "Failed", "Blocked", "Paused", "Stopped"})
 REQUEST_FINISHED = frozenset({"Succeeded", "Failed", "Rejected"})  # a request is over
 
 # The seeds' confirmation texts, one per recovery action the CLI and the console offer.

@@ -10,8 +10,12 @@ from headway.models.base import Condition, Spec, Status, Time
 from headway.models.recovery import RecoveryMode
 from headway.models.workflow import WorkflowSpec
 
-ExecutionPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Blocked", "Paused"]
-TaskPhase = Literal["Pending", "Running", "Retrying", "Succeeded", "Failed", "Blocked", "Skipped"]
+ExecutionPhase = Literal[
+    "Pending", "Running", "Succeeded", "Failed", "Blocked", "Paused", "Suspended", "Stopped"
+]
+TaskPhase = Literal[
+    "Pending", "Running", "Retrying", "Succeeded", "Failed", "Blocked", "Skipped", "Stopped"
+]
 OutputsSource = Literal["Job", "Provided"]
 
 
@@ -33,6 +37,14 @@ class ExecutionSpec(Spec):
     workflow: WorkflowSpec | None = None
     params: dict[str, str] = Field(default_factory=dict)
     auto_recovery: AutoRecovery = Field(default_factory=AutoRecovery)
+    suspend: bool = Field(
+        False, description="Start nothing new (running Jobs finish); false: continue."
+    )
+    stop: bool = Field(
+        False,
+        description="Stop now: delete every running and pending Job, run the finally tasks, "
+        "end Stopped. Set it back to false to recover the run.",
+    )
 
     @model_validator(mode="after")
     def _one_workflow(self) -> ExecutionSpec:
@@ -166,6 +178,11 @@ class ExecutionStatus(Status):
     finished_at: Time | None = None
     workflow: WorkflowSpec | None = Field(None, description="The resolved spec, fixed at start.")
     params: dict[str, str] | None = Field(None, description="Resolved parameters, fixed at start.")
+    stopped_at: Time | None = Field(
+        None,
+        description="When spec.stop stopped the run: nothing starts until a recovery (which "
+        "clears it).",
+    )
     outputs_limit: int | None = Field(
         None, description="Bytes the tasks' outputs may take in all, so the status always fits."
     )
