@@ -222,7 +222,8 @@ def test_provide_outputs_marks_the_source_and_releases_holds() -> None:
         (
             order("ProvideOutputs", task="a", outputs={}),
             {},
-            'task "a" is Succeeded: ProvideOutputs applies only to a Failed, Blocked or Stopped task',
+            'task "a" is Succeeded: ProvideOutputs applies only to a Failed, Blocked or '
+            "Stopped task",
         ),
         (
             order("ProvideOutputs", task="b", outputs={}),
