@@ -25,6 +25,10 @@ class CreateJob:
 @dataclass(frozen=True)
 class DeleteJob:
     name: str
+    # Background for a stalled attempt (its pods go after it); Foreground for a stop: the
+    # Job stays, being deleted, until its pods are gone, so a stopped run shows no Job
+    # once nothing of it runs any more.
+    propagation: Literal["Background", "Foreground"] = "Background"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from headway.core.actions import DeleteJob, JobAction
 from headway.core.context import Context
+from headway.core.facts import ObservedJob
 from headway.core.transitions import Transitions, Unit
 from headway.core.vocabulary import TASK_ACTIVE
 from headway.models.execution import ExecutionStatus, TaskStatus
@@ -33,6 +34,7 @@ class HoldPlanning(Transitions):
     now: datetime.datetime
     jobs: list[JobAction]
     final: frozenset[str]
+    observed: Mapping[str, ObservedJob]
 
     @abstractmethod
     def peek(self, unit: Unit) -> TaskStatus: ...
@@ -40,6 +42,8 @@ class HoldPlanning(Transitions):
     def flush(self, name: str) -> None: ...
     @abstractmethod
     def ended(self, unit: Unit, was: str) -> None: ...
+    @abstractmethod
+    def observe(self, unit: Unit) -> None: ...
 
     def stopped_run(self) -> bool:
         """Stopping, or stopped and not recovered since: only finally tasks start."""
@@ -70,10 +74,17 @@ class HoldPlanning(Transitions):
             self.stop_unit((name, None))
 
     def stop_unit(self, unit: Unit) -> None:
+        """Stop one task or item; an end its Job already shows is recorded instead (a
+        completion is never lost to a stop)."""
         job = self.peek(unit).job
+        fact = self.observed.get(job or "")
+        if self.peek(unit).phase == "Running" and fact is not None and fact.outcome != "Running":
+            self.observe(unit)
+            if self.peek(unit).phase not in TASK_ACTIVE:
+                return
         state = self.state(unit)
         if state.phase == "Running" and job:
-            self.jobs.append(DeleteJob(job))
+            self.jobs.append(DeleteJob(job, "Foreground"))
         self.ended(unit, state.phase)
         state.phase, state.reason, state.message = "Stopped", "Stopped", "stopped by spec.stop"
         state.finished_at, state.next_attempt_at = self.now, None

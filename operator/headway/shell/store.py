@@ -173,7 +173,7 @@ def delete_jobs(kube: Kube, namespace: str, deletes: list[DeleteJob]) -> None:
     for action in deletes:
         kube.delete(
             path_of("batch/v1", "jobs", namespace, action.name),
-            {"propagationPolicy": "Background"},
+            {"propagationPolicy": action.propagation},
         )
 
 
