@@ -46,7 +46,10 @@ export interface Detail extends Summary {
   conditions: Condition[];
   offers: Record<string, Offer[]>;
   recoveryRequests: RequestView[];
+  holds: Hold[];  // stop, suspend, resume: what may be asked of the run now
+  stoppedAt?: string | null;  // stopped by spec.stop, not recovered since
 }
+export interface Hold { action: string; title: string; warning: string }
 export interface Attempt {
   attempt: number; job: string; outcome: string; exitCode: number | null; reason: string | null;
   message: string | null; startedAt: string | null; finishedAt: string | null; pod: string | null;
@@ -83,6 +86,7 @@ export const paths = {
   preview: (ns: string, name: string, mode: string, task: string, items: number[]) =>
     `${paths.execution(ns, name)}/preview?mode=${encodeURIComponent(mode)}&task=${encodeURIComponent(task)}&items=${items.join(",")}`,
   recover: (ns: string, name: string) => `${paths.execution(ns, name)}/recover`,
+  hold: (ns: string, name: string) => `${paths.execution(ns, name)}/hold`,
   log: (ns: string, pod: string) => `${paths.namespace(ns)}/pods/${encodeURIComponent(pod)}/log`,
   permissions: (ns: string) => `${paths.namespace(ns)}/permissions`,
 };

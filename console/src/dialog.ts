@@ -1,6 +1,6 @@
 // The confirmation dialog: the seeds' words and what reruns, as the server offered them;
 // resolves with the request to send, or null when cancelled.
-import type { Offer } from "./api";
+import type { Hold, Offer } from "./api";
 import { extraOf, requestFrom, reruns } from "./actions";
 import { byId } from "./dom";
 
@@ -33,6 +33,28 @@ export function confirmOffer(offer: Offer): Promise<Record<string, unknown> | nu
     };
     form.addEventListener("submit", submit);
     dialog.addEventListener("close", () => { form.removeEventListener("submit", submit); resolve(null); }, { once: true });
+    dialog.showModal();
+  });
+}
+
+// Stop, suspend or resume: the warning, then Confirm or Cancel.
+export function confirmHold(hold: Hold): Promise<boolean> {
+  const dialog = byId<HTMLDialogElement>("confirm");
+  byId("confirm-title").textContent = hold.title;
+  byId("confirm-text").textContent = hold.warning;
+  byId("confirm-tasks").textContent = "";
+  byId("confirm-phase-row").hidden = true;
+  byId("confirm-json-row").hidden = true;
+  const form = byId<HTMLButtonElement>("confirm-ok").form as HTMLFormElement;
+  return new Promise((resolve) => {
+    const submit = (event: Event) => {
+      const button = (event as SubmitEvent).submitter as HTMLButtonElement | null;
+      if (!button || button.value !== "ok") return;
+      form.removeEventListener("submit", submit);
+      resolve(true);
+    };
+    form.addEventListener("submit", submit);
+    dialog.addEventListener("close", () => { form.removeEventListener("submit", submit); resolve(false); }, { once: true });
     dialog.showModal();
   });
 }

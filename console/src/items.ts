@@ -4,7 +4,7 @@ import type { MapState, Offer, Preview } from "./api";
 import { el } from "./dom";
 
 export const PAGE = 100;  // items per page of outputs, as the engine writes them
-export const LETTERS: Record<string, string> = { P: "Pending", R: "Running", T: "Retrying", S: "Succeeded", F: "Failed", B: "Blocked" };
+export const LETTERS: Record<string, string> = { P: "Pending", R: "Running", T: "Retrying", S: "Succeeded", F: "Failed", B: "Blocked", X: "Stopped" };
 
 export function itemCounts(map: MapState): Record<string, number> {
   const counts: Record<string, number> = {};

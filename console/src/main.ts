@@ -4,7 +4,7 @@
 // against come from the generated vocabulary.
 import { api, ApiError, paths, type Detail, type Offer, type Summary } from "./api";
 import { attemptsKey, followed, offersFor } from "./actions";
-import { confirmOffer } from "./dialog";
+import { confirmHold, confirmOffer } from "./dialog";
 import { byId, el } from "./dom";
 import { duration, historyCells, requestLine } from "./format";
 import { drawGraph } from "./graph";
@@ -129,6 +129,7 @@ async function listPage(namespace: string): Promise<void> {
 
 interface View {
   namespace: string; name: string; detail: Detail | null; selected: string | null; canRecover: boolean;
+  canHold: boolean;  // may stop, suspend and resume (patch the Execution)
   item: number | null;  // the selected map task's item
   attemptsKey: string | null; attempts: Kept | undefined;
   request: { mode: string; name: string } | null;  // the one this page made, followed
@@ -137,7 +138,7 @@ interface View {
 async function executionPage(namespace: string, name: string): Promise<void> {
   main.replaceChildren();
   const view: View = {
-    namespace, name, detail: null, selected: null, canRecover: false, item: null,
+    namespace, name, detail: null, selected: null, canRecover: false, canHold: false, item: null,
     attemptsKey: null, attempts: undefined, request: null,
   };
   const back = el("a", `← executions in ${namespace}`);
@@ -162,7 +163,9 @@ async function executionPage(namespace: string, name: string): Promise<void> {
   history.id = "history";
   main.append(back, el("h2", name), summary, notReady, actions, outcome, layout, el("h3", "Progress path"), history);
   try {
-    view.canRecover = (await api<{ recover: boolean }>(paths.permissions(namespace))).recover;
+    const allowed = await api<{ recover: boolean; hold: boolean }>(paths.permissions(namespace));
+    view.canRecover = allowed.recover;
+    view.canHold = allowed.hold;
   } catch (error) { showError(error); return; }
 
   const act = async (offer: Offer) => {
@@ -185,6 +188,20 @@ async function executionPage(namespace: string, name: string): Promise<void> {
         const button = el("button", offer.title, "primary");
         button.id = offer.action;
         button.addEventListener("click", () => act(offer));
+        actions.append(button);
+      }
+    }
+    if (view.canHold) {
+      for (const hold of d.holds || []) {
+        const button = el("button", hold.title);
+        button.id = `hold-${hold.action}`;
+        button.addEventListener("click", async () => {
+          if (!(await confirmHold(hold))) return;
+          outcome.replaceChildren();
+          try {
+            await api(paths.hold(namespace, name), { method: "POST", body: JSON.stringify({ action: hold.action }) });
+          } catch (error) { showError(error, outcome); }
+        });
         actions.append(button);
       }
     }

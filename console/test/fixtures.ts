@@ -11,7 +11,7 @@ export function detail(overrides: Partial<Detail> = {}): Detail {
     startedAt: "2026-11-21T12:00:00Z", finishedAt: "2026-11-21T12:01:05Z",
     graph: [{ name: "a", dependencies: [] }, { name: "b", dependencies: ["a"] }],
     tasks: { a: { phase: "Succeeded", attempts: 1, job: "e-a-1" }, b: { phase: "Failed", attempts: 2, job: "e-b-2", reason: "NonZeroExit", message: "exited with code 3" } },
-    history: [], conditions: [], recoveryRequests: [],
+    history: [], conditions: [], recoveryRequests: [], holds: [],
     offers: { "": [whole], b: [flow, step, provide] },
     ...overrides,
   };

@@ -175,3 +175,23 @@ def test_a_stopped_map_keeps_its_ended_items_and_a_flow_reruns_only_the_stopped(
     done = cluster.settle(ctx, recovered.status)
     assert done.phase == "Succeeded"
     assert "exe-m-0-2" not in cluster.jobs and {"exe-m-1-2", "exe-m-2-2"} <= set(cluster.jobs)
+
+
+def test_what_may_be_asked_of_a_run_and_the_patch_each_sends() -> None:
+    from headway.console.views import hold_patch
+    from headway.core.preview import holds
+
+    def actions(phase: str | None, suspend: bool = False, stop: bool = False) -> list[str]:
+        return [h.action for h in holds(phase, suspend, stop)]
+
+    assert actions("Running") == ["stop", "suspend"]
+    assert actions("Pending") == ["stop", "suspend"]
+    assert actions("Suspended", suspend=True) == ["stop", "resume"]
+    assert actions("Running", stop=True) == ["resume"]
+    assert actions("Stopped", stop=True) == ["resume"]
+    assert actions("Stopped") == []  # recover it instead
+    assert actions("Succeeded") == []
+    assert hold_patch({"action": "stop"}) == {"spec": {"stop": True}}
+    assert hold_patch({"action": "resume"}) == {"spec": {"suspend": False, "stop": False}}
+    assert hold_patch({"action": "delete"}) == "action must be one of stop, suspend, resume"
+    assert hold_patch({}) == "action must be one of stop, suspend, resume"

@@ -275,7 +275,8 @@ def _pod_of(session: Session, uid: str, task: str, attempt: int, item: int | Non
 def cmd_recover(session: Session, args: argparse.Namespace) -> int:
     order, outputs = _order(args)
     execution = session.execution(args.execution)
-    planned = preview(render.status_of(execution), order)
+    stopping = bool((execution.get("spec") or {}).get("stop"))
+    planned = preview(render.status_of(execution), order, stopping=stopping)
     if planned.problem:
         raise CliError(f'cannot recover execution "{args.execution}": {planned.problem}', FAILED)
     verb = "resolve" if order.mode == "ProvideOutputs" else "rerun"
@@ -395,6 +396,42 @@ def _outputs(raw: str) -> JSON:
     return value
 
 
+# --- stop, suspend, resume ------------------------------------------------------------------
+
+HOLDS: dict[str, tuple[JSON, str]] = {
+    "stop": ({"stop": True}, "stopping: every running Job is deleted, the finally tasks run"),
+    "suspend": ({"suspend": True}, "suspended: nothing new starts; running Jobs finish"),
+    "resume": ({"suspend": False, "stop": False}, "resumed"),
+}
+
+
+def cmd_hold(session: Session, args: argparse.Namespace) -> int:
+    """``stop``, ``suspend`` and ``resume``: a merge patch of the Execution's spec, as the
+    person (a refusal names the permission they lack)."""
+    patch, said = HOLDS[args.command]
+    path = path_of(API_VERSION, "executions", session.namespace, args.execution)
+    try:
+        changed = session.kube.patch(path, {"spec": patch})
+    except KubeError as error:
+        if error.status == 403:
+            raise CliError(
+                f'you may not {args.command} execution "{args.execution}": it takes '
+                f'permission to patch executions.headway.dev in namespace "{session.namespace}" '
+                "(the headway-run role grants it)",
+                FORBIDDEN,
+            ) from None
+        raise _explain(error, f'execution "{args.execution}"', session.namespace) from None
+    session.out.print(f"execution {args.execution}: {said}")
+    status = changed.get("status") or {}
+    if args.command == "resume" and status.get("stoppedAt"):
+        session.out.print(
+            f"it was stopped: it stays Stopped until recovered (kubectl headway recover "
+            f"{args.execution})",
+            style="yellow",
+        )
+    return OK
+
+
 def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     params: dict[str, str] = {}
     for item in args.param:
@@ -443,6 +480,9 @@ EXAMPLES = {
     "  kubectl headway recover etl-1 --provide-outputs transform @outputs.json\n"
     "  kubectl headway recover files-1 --task process --items 3,7  # those items, then on",
     "submit": "kubectl headway submit etl -p date=2026-11-21 --watch",
+    "stop": "kubectl headway stop etl-1     # then, to run it again: resume, recover",
+    "suspend": "kubectl headway suspend etl-1",
+    "resume": "kubectl headway resume etl-1",
 }
 
 
@@ -504,6 +544,12 @@ def parser() -> argparse.ArgumentParser:
     recover.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     recover.add_argument("--wait", action="store_true", help="follow the request to its end")
     recover.add_argument("--timeout", type=float, default=600, help="seconds --wait waits")
+    for name, text in (
+        ("stop", "stop an execution now: delete its running Jobs, run its finally tasks"),
+        ("suspend", "suspend an execution: start nothing new, let running Jobs finish"),
+        ("resume", "resume a suspended execution (or clear a stop, to recover it)"),
+    ):
+        command(name, text).add_argument("execution")
     submit = command("submit", "start an execution of a workflow")
     submit.add_argument("workflow")
     submit.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
@@ -519,6 +565,9 @@ COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
     "logs": cmd_logs,
     "recover": cmd_recover,
     "submit": cmd_submit,
+    "stop": cmd_hold,
+    "suspend": cmd_hold,
+    "resume": cmd_hold,
 }
 
 

@@ -33,6 +33,8 @@ PHASES: dict[str, tuple[str, str]] = {
     "Pending": ("◷", "dim"),
     "Paused": ("⏸", "yellow"),
     "Skipped": ("↷", "blue"),
+    "Stopped": ("■", "red"),
+    "Suspended": ("⏸", "blue"),
 }
 
 

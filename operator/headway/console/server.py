@@ -229,7 +229,34 @@ class Console:
         }
         path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
         result = await self.call("checking permissions", lambda: kube.create(path, review))
-        return web.json_response({"recover": bool(result["status"].get("allowed"))})
+        attributes = review["spec"]["resourceAttributes"]  # type: ignore[index]
+        attributes.update(verb="patch", resource="executions")
+        patching = await self.call("checking permissions", lambda: kube.create(path, review))
+        return web.json_response(
+            {
+                "recover": bool(result["status"].get("allowed")),
+                "hold": bool(patching["status"].get("allowed")),
+            }
+        )
+
+    async def hold(self, request: web.Request) -> web.Response:
+        """Stop, suspend or resume, as the person: a patch of the Execution's spec."""
+        self.check_csrf(request)
+        kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
+        patch = views.hold_patch(await _json_body(request))
+        if isinstance(patch, str):
+            return _error(400, patch)
+        try:
+            await asyncio.to_thread(kube.patch, path_of(API_VERSION, "executions", ns, name), patch)
+        except KubeError as error:
+            if error.status == 403:
+                return _error(
+                    403,
+                    f"you may not change execution {name!r}: it takes permission to patch "
+                    f'executions.headway.dev in namespace "{ns}" (the headway-run role)',
+                )
+            return _kube_error(error, f'execution "{name}"')
+        return web.json_response({"done": True})
 
     # --- acting -----------------------------------------------------------------------
 
@@ -378,6 +405,7 @@ def make_app(server: Server, secure_cookies: bool = False) -> web.Application:
     app.router.add_get(f"{api}/pods/{{pod}}/log", console.logs)
     app.router.add_get(f"{api}/permissions", console.permissions)
     app.router.add_post(f"{api}/executions/{{name}}/recover", console.recover)
+    app.router.add_post(f"{api}/executions/{{name}}/hold", console.hold)
     return app
 
 

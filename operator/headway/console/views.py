@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from headway.core.facts import latest_pods, observe_job
 from headway.core.outputs import provided_problem
-from headway.core.preview import offers, preview
+from headway.core.preview import HOLDS, holds, offers, preview
 from headway.core.recovery import Order
 from headway.models.execution import ExecutionStatus
 
@@ -60,9 +60,18 @@ def detail(execution: Mapping[str, Any], requests: Sequence[Mapping[str, Any]] =
         # The recoveries the engine would accept now, by task ("" for the whole run):
         # the page shows these buttons and confirmations, and derives none itself.
         "recoveryRequests": [request_view(r) for r in requests],
+        "holds": [
+            dataclasses.asdict(h)
+            for h in holds(
+                (execution.get("status") or {}).get("phase"),
+                bool((execution.get("spec") or {}).get("suspend")),
+                stopping(execution),
+            )
+        ],
+        "stoppedAt": (execution.get("status") or {}).get("stoppedAt"),
         "offers": {
             task: [dataclasses.asdict(offer) for offer in found]
-            for task, found in offers(_status(execution)).items()
+            for task, found in offers(_status(execution), stopping(execution)).items()
         },
     }
 
@@ -106,6 +115,11 @@ def items_of(raw: Any) -> tuple[int, ...] | str | None:
     return tuple(found)
 
 
+def stopping(execution: Mapping[str, Any]) -> bool:
+    """The Execution's ``spec.stop``: no recovery is offered while it is set."""
+    return bool((execution.get("spec") or {}).get("stop"))
+
+
 def _status(execution: Mapping[str, Any]) -> ExecutionStatus:
     try:
         return ExecutionStatus.model_validate(execution.get("status") or {})
@@ -125,7 +139,7 @@ def preview_of(
         return chosen
     outputs: JSON | None = {} if mode == "ProvideOutputs" else None
     order = Order(mode, task=task or None, outputs=outputs, items=chosen)  # type: ignore[arg-type]
-    return dataclasses.asdict(preview(_status(execution), order))
+    return dataclasses.asdict(preview(_status(execution), order, stopping=stopping(execution)))
 
 
 def attempts(jobs: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]) -> list[JSON]:
@@ -179,3 +193,11 @@ def request_spec(execution: str, body: Mapping[str, Any]) -> JSON | str:
     if chosen is not None:
         spec["items"] = list(chosen)
     return spec
+
+
+def hold_patch(body: Mapping[str, Any]) -> JSON | str:
+    """The spec patch for a stop, suspend or resume the page asks for, or what is wrong."""
+    action = body.get("action")
+    if not isinstance(action, str) or action not in HOLDS:
+        return f"action must be one of {', '.join(HOLDS)}"
+    return {"spec": dict(HOLDS[action].spec)}

@@ -10,7 +10,16 @@ from dataclasses import dataclass
 
 from headway.core import dag as dags
 from headway.core.recovery import Order, Rejected, graph_of, scope
-from headway.core.vocabulary import FLOW_WARNING, OUTPUTS_WARNING, RECOVER_WARNING, STEP_WARNING
+from headway.core.vocabulary import (
+    EXECUTION_FINISHED,
+    FLOW_WARNING,
+    OUTPUTS_WARNING,
+    RECOVER_WARNING,
+    RESUME_WARNING,
+    STEP_WARNING,
+    STOP_WARNING,
+    SUSPEND_WARNING,
+)
 from headway.models.execution import ExecutionStatus
 
 # A stand-in for the requester, who the operator checks itself when the request comes.
@@ -123,4 +132,35 @@ def offers(status: ExecutionStatus, stopping: bool = False) -> dict[str, list[Of
                         shown.final,
                     )
                 )
+    return found
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Stop, suspend or resume, as the page and the CLI offer it: the spec it sets."""
+
+    action: str  # stop | suspend | resume
+    title: str
+    warning: str
+    spec: dict[str, bool]
+
+
+HOLDS = {
+    "stop": Hold("stop", "Stop", STOP_WARNING, {"stop": True}),
+    "suspend": Hold("suspend", "Suspend", SUSPEND_WARNING, {"suspend": True}),
+    "resume": Hold("resume", "Resume", RESUME_WARNING, {"suspend": False, "stop": False}),
+}
+
+
+def holds(phase: str | None, suspend: bool, stop: bool) -> list[Hold]:
+    """What may be asked of a run now: stop one that has not ended, suspend one that
+    runs, resume one suspended or stopped."""
+    found = []
+    ended = phase in EXECUTION_FINISHED
+    if not stop and not ended:
+        found.append(HOLDS["stop"])
+    if not stop and not suspend and not ended:
+        found.append(HOLDS["suspend"])
+    if suspend or stop:
+        found.append(HOLDS["resume"])
     return found

@@ -59,6 +59,14 @@ __all__ = [
 ]
 
 
+STOP_WARNING = (
+    "Every running and pending Job of this run is deleted now; its finally tasks run, and "
+    "it ends Stopped. To run it again, resume it, then recover it."
+)
+SUSPEND_WARNING = "Nothing new starts; the Jobs running now finish. Resume it to go on."
+RESUME_WARNING = "The run goes on where it was. A stopped run stays Stopped until it is recovered."
+
+
 def typescript() -> str:
     """The page's copy of the words it shows or compares against, as a TypeScript module."""
     values = {
