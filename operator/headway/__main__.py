@@ -58,6 +58,21 @@ def main(argv: list[str] | None = None) -> int:
     ha.add_argument("--lease-duration", type=int, default=15, help="seconds")
     ha.add_argument("--metrics-port", type=int, default=None, help="/metrics /healthz /readyz")
     ha.add_argument("--metrics-bind", default="0.0.0.0")
+    clean = op.add_argument_group("clean-up defaults (an Execution's own spec wins)")
+    clean.add_argument(
+        "--ttl-after-finished",
+        type=int,
+        default=None,
+        help="delete Succeeded Executions this many seconds after they ended",
+    )
+    clean.add_argument(
+        "--ttl-after-failure",
+        type=int,
+        default=None,
+        help="the same for Failed, Blocked and Stopped ones (default: kept)",
+    )
+    clean.add_argument("--job-retention", choices=["All", "Failed"], default="All",
+                       help="Failed: delete succeeded attempts' Jobs once recorded")  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "crds":
         from headway.models.crd import write_all
@@ -107,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def operator_options(args: argparse.Namespace) -> Any:
     """The operator's options from its command line and the pod's environment."""
+    from headway.core.cleanup import Cleanup
     from headway.handlers.admission import InCluster, Webhooks
     from headway.handlers.main import Options
     from headway.runtime.leader import Election
@@ -131,7 +147,8 @@ def operator_options(args: argparse.Namespace) -> Any:
         identity = os.environ.get("POD_NAME") or socket.gethostname()
         election = Election(namespace, args.leader_election_lease, identity, args.lease_duration)
     metrics = (args.metrics_bind, args.metrics_port) if args.metrics_port is not None else None
-    return Options(args.namespace, args.kubeconfig, webhooks, election, metrics)
+    cleanup = Cleanup(args.ttl_after_finished, args.ttl_after_failure, args.job_retention)
+    return Options(args.namespace, args.kubeconfig, webhooks, election, metrics, cleanup)
 
 
 def _own_namespace() -> str:

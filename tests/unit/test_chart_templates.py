@@ -79,6 +79,7 @@ def test_operator_rbac_is_exactly_the_documented_table(docs: list[JSON]) -> None
             "get", "list", "watch",
         ],
         (("headway.dev",), ("outputpages",), ()): ["create", "get", "list", "patch", "watch"],
+        (("headway.dev",), ("executions",), ()): ["delete"],
         (("headway.dev",), ("workflows/status", "recoveryrequests/status"), ()): ["update"],
         (("headway.dev",), ("executions/status",), ()): ["patch"],
         (("batch",), ("jobs",), ()): ["create", "delete", "get", "list", "watch"],

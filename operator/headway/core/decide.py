@@ -17,8 +17,10 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
 
+from headway.core import cleanup as cleanup_
 from headway.core import definers
-from headway.core.actions import Emit, JobAction
+from headway.core.actions import DeleteJob, Emit, JobAction
+from headway.core.cleanup import Cleanup, effective, expiry
 from headway.core.context import Context, Prepared
 from headway.core.facts import ObservedJob, Quiet
 from headway.core.plan import Launches, Since, plan
@@ -80,6 +82,7 @@ class View:
     # the inline workflow's definer, and the named Workflow's (until started).
     definer: str | None = None
     workflow_definer: str | None = None
+    defaults: Cleanup = field(default_factory=Cleanup)  # the operator's, for clean-up
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Decision:
     # Plan.confirm: read these Jobs directly and decide again (``View.confirmed``) before
     # carrying anything out.
     confirm: frozenset[str] = frozenset()
+    delete: bool = False  # its time to live is over: delete the Execution (and its Jobs)
 
 
 def _started(view: View, now: datetime.datetime) -> ExecutionStatus:
@@ -162,4 +166,25 @@ def decide(view: View, now: datetime.datetime) -> Decision:
         update={"observed_generation": view.generation}
     )
     decision.requests = mirror(decision.status, requests, applied.updates)
+    clean_up(decision, view, spec, now)
     return decision
+
+
+def clean_up(
+    decision: Decision, view: View, spec: ExecutionSpec | None, now: datetime.datetime
+) -> None:
+    """The Execution deleted once its time to live is over; the Jobs of succeeded
+    attempts, once the status as written holds their ends (``jobRetention: Failed``)."""
+    cleanup = effective(spec, view.defaults)
+    if view.status.workflow is not None and not decision.confirm:
+        retired = cleanup_.retired(view.status, view.jobs, cleanup)
+        decision.jobs += [DeleteJob(name) for name in retired]
+        if len(retired) >= cleanup_.RETIRE_BATCH:
+            decision.wake_at = now
+    expires = expiry(decision.status, cleanup)
+    if expires is None or decision.status.phase != view.status.phase:
+        return  # the end is written first: a run is never deleted in the pass it ends
+    if expires <= now:
+        decision.delete = True
+    elif decision.wake_at is None or expires < decision.wake_at:
+        decision.wake_at = expires

@@ -21,6 +21,7 @@ from typing import Any
 import kopf
 
 from headway.core.actions import Emit
+from headway.core.cleanup import Cleanup
 from headway.core.render import LABEL_EXECUTION_UID
 from headway.handlers import admission
 from headway.handlers.reconcile import (
@@ -62,6 +63,7 @@ class Operator:
     events: asyncio.Queue[tuple[JSON, list[Emit]]] = field(default_factory=asyncio.Queue)
     resync: asyncio.Task[None] | None = None
     namespaces: list[str] = field(default_factory=list)  # watched; empty: all
+    cleanup: Cleanup = field(default_factory=Cleanup)  # defaults for every Execution
     metrics: Metrics = field(init=False)
     health: Health = field(default_factory=lambda: Health(needs_webhook=False))
 
@@ -119,7 +121,12 @@ class Operator:
         try:
             with self.metrics.reconcile_seconds.time():
                 outcome = await asyncio.to_thread(
-                    reconcile_execution, self.kube, snapshot, self.audit_key, self.memory
+                    reconcile_execution,
+                    self.kube,
+                    snapshot,
+                    self.audit_key,
+                    self.memory,
+                    defaults=self.cleanup,
                 )
         except PagesMissing as missing:
             # Nothing is decided without every output; said on the Execution, tried again.
@@ -364,6 +371,7 @@ class Options:
     webhooks: admission.Webhooks | None = None
     election: Election | None = None
     metrics_address: tuple[str, int] | None = None
+    cleanup: Cleanup = field(default_factory=Cleanup)
 
 
 async def _main(
@@ -447,7 +455,9 @@ def run(options: Options) -> int:
     )
     # kopf logs every handler call at INFO: thousands a minute on a busy cluster.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    operator = Operator(Kube(options.kubeconfig), namespaces=options.namespaces)
+    operator = Operator(
+        Kube(options.kubeconfig), namespaces=options.namespaces, cleanup=options.cleanup
+    )
     keep_ca = None
     if options.webhooks is not None:
         operator.health = Health(needs_webhook=True)

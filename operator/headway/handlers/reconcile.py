@@ -12,6 +12,7 @@ from typing import Any
 
 from headway.core import definers, pages
 from headway.core.actions import CreateJob, DeleteJob, Emit
+from headway.core.cleanup import Cleanup
 from headway.core.decide import Carried, Decision, View, decide
 from headway.core.facts import ObservedJob, confirm_attempt
 from headway.core.plan import Launches
@@ -57,6 +58,7 @@ def reconcile_execution(
     audit_key: bytes | None,
     memory: Memory,
     clock: Clock = utcnow,
+    defaults: Cleanup | None = None,
 ) -> Outcome:
     """Bring one Execution a step forward from what the caches show. A conflicting write
     means the cache was behind: read the Execution itself and decide again."""
@@ -66,7 +68,9 @@ def reconcile_execution(
         if meta.get("deletionTimestamp"):
             return Outcome()
         try:
-            outcome = _reconcile_once(kube, snapshot, audit_key, memory, clock, created)
+            outcome = _reconcile_once(
+                kube, snapshot, audit_key, memory, clock, created, defaults or Cleanup()
+            )
             outcome.created = created
             return outcome
         except store.Conflict:
@@ -83,7 +87,11 @@ def reconcile_execution(
 
 
 def load_view(
-    kube: Kube | None, snapshot: Snapshot, audit_key: bytes | None, memory: Memory
+    kube: Kube | None,
+    snapshot: Snapshot,
+    audit_key: bytes | None,
+    memory: Memory,
+    defaults: Cleanup | None = None,
 ) -> tuple[View, Kept]:
     """What the caches show of one Execution, parsed (the status once per version); also
     the status as read. ``kube`` is only asked for the named Workflow, until started."""
@@ -127,6 +135,7 @@ def load_view(
         ),
         definer=definer,
         workflow_definer=workflow_definer,
+        defaults=defaults or Cleanup(),
     )
     return view, kept
 
@@ -205,8 +214,9 @@ def _reconcile_once(
     memory: Memory,
     clock: Clock,
     created: list[JSON],
+    defaults: Cleanup,
 ) -> Outcome:
-    view, kept = load_view(kube, snapshot, audit_key, memory)
+    view, kept = load_view(kube, snapshot, audit_key, memory, defaults)
     now = clock()
     decision = carry_out_jobs(kube, view, now, created)
     owner = Owner(view.name, view.namespace, view.uid)
@@ -218,6 +228,10 @@ def _reconcile_once(
     if decision.since is not None:
         memory.planned(view.uid, decision.since)
     write_requests(kube, snapshot.requests, decision.requests)
+    if decision.delete:
+        log.info("execution %s/%s: its time to live is over: deleted", view.namespace, view.name)
+        store.delete_execution(kube, view.namespace, view.name, view.uid)
+        return Outcome(events=decision.events)
     return Outcome(decision.wake_at, written, events=decision.events, tally=tally(view, decision))
 
 

@@ -45,6 +45,20 @@ class ExecutionSpec(Spec):
         description="Stop now: delete every running and pending Job, run the finally tasks, "
         "end Stopped. Set it back to false to recover the run.",
     )
+    ttl_seconds_after_finished: int | None = Field(
+        None, ge=0, description="Delete the Execution (and its Jobs) this long after it Succeeded."
+    )
+    ttl_seconds_after_failure: int | None = Field(
+        None,
+        ge=0,
+        description="The same after it ended Failed, Blocked or Stopped (default: kept, to be "
+        "recovered).",
+    )
+    job_retention: Literal["All", "Failed"] | None = Field(
+        None,
+        description="All: Jobs kept until the Execution goes. Failed: Jobs of succeeded attempts "
+        "deleted once their outputs are in the status (their logs go with them).",
+    )
 
     @model_validator(mode="after")
     def _one_workflow(self) -> ExecutionSpec:

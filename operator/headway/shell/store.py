@@ -296,3 +296,12 @@ def with_pages(kube: Kube, execution: JSON) -> JSON:
             if hit is not None and hit[0] == digest:
                 outputs[page] = hit[1]
     return {**execution, "status": {**execution["status"], "tasks": tasks}}
+
+
+def delete_execution(kube: Kube, namespace: str, name: str, uid: str) -> None:
+    """Delete the Execution (this one: the uid must match); its Jobs, pods and
+    OutputPages follow it, by their owner references."""
+    kube.delete(
+        executions_path(namespace, name),
+        {"propagationPolicy": "Background", "preconditions": {"uid": uid}},
+    )
