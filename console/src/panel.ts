@@ -13,6 +13,8 @@ export interface PanelContext {
   item: number | null; selectItem: (index: number) => void;  // a map task's item shown
 }
 export type Kept = [HTMLElement, HTMLElement, HTMLElement];  // attempts, logs, item actions
+// A succeeded attempt whose Job is gone: jobRetention Failed deleted it once recorded.
+export const JOB_GONE = "(its Job was deleted once its outputs were recorded — jobRetention: Failed — and its logs with it)";
 
 // Returns the attempts table and the log, to be filled; ``kept`` (from the draw before,
 // when the task's attempts did not change) are put back as they are instead.
@@ -106,7 +108,10 @@ export async function fillAttempts([attempts, logs, itemActions]: Kept, c: Panel
       attempts.append(tr);
     }
     const latest = list.find((a) => a.pod);
-    logs.textContent = latest?.pod ? await api<string>(paths.log(c.namespace, latest.pod)) : "(no pod)";
+    const gone = !list.length && (c.detail.tasks[c.task]?.phase === "Succeeded" || (isMap && c.item !== null));
+    logs.textContent = latest?.pod
+      ? await api<string>(paths.log(c.namespace, latest.pod))
+      : gone ? JOB_GONE : "(no pod)";
   } catch (error) {
     logs.textContent = error instanceof Error ? error.message : String(error);
   }

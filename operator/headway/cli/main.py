@@ -213,7 +213,8 @@ def cmd_logs(session: Session, args: argparse.Namespace) -> int:
         if attempt < 1:
             session.out.print(f"[dim]{task}: no attempt yet[/]")
             continue
-        pod = _pod_of(session, uid, task, attempt, args.item)
+        retention = (execution.get("spec") or {}).get("jobRetention")
+        pod = _pod_of(session, uid, task, attempt, args.item, retention)
         prefix = f"[{task}] " if args.all else ""
         log = path_of("v1", "pods", session.namespace, pod) + "/log"
         if args.follow:
@@ -252,7 +253,14 @@ def _latest_attempt(args: argparse.Namespace, status: ExecutionStatus, task: str
     return items.item_state(state.map, args.item).attempts
 
 
-def _pod_of(session: Session, uid: str, task: str, attempt: int, item: int | None = None) -> str:
+def _pod_of(
+    session: Session,
+    uid: str,
+    task: str,
+    attempt: int,
+    item: int | None = None,
+    retention: str | None = None,
+) -> str:
     selector = (
         f"headway.dev/execution-uid={uid},headway.dev/task={task},headway.dev/attempt={attempt}"
     )
@@ -264,7 +272,14 @@ def _pod_of(session: Session, uid: str, task: str, attempt: int, item: int | Non
     ]
     if not pods:
         where = items.label(task, item)
-        raise CliError(f"task {where} attempt {attempt} has no pod (any more)", NOT_FOUND)
+        why = (
+            " (jobRetention: Failed deletes the Jobs of succeeded attempts once their outputs "
+            "are recorded: the logs went with them; the outputs are in the status)"
+            if retention == "Failed"
+            else ": its Job was deleted, or it never started (with jobRetention: Failed, "
+            "the Jobs of succeeded attempts go once recorded, and their logs with them)"
+        )
+        raise CliError(f"task {where} attempt {attempt} has no pod any more{why}", NOT_FOUND)
     newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
     return str(newest["metadata"]["name"])
 
