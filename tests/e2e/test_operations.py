@@ -187,3 +187,70 @@ def test_an_operator_killed_during_a_stop_finishes_it_and_starts_nothing(
              "the stopped Jobs to be gone")  # fmt: skip
     names = {j["metadata"]["name"] for j in jobs_of(cluster.kube, namespace, "dying-1")}
     assert names == {"dying-1-report-1"}  # nothing else started, nothing twice
+
+
+def test_time_to_live_deletes_a_succeeded_run_and_keeps_a_failed_one(
+    cluster: Cluster, operator: ChartOperator, namespace: str
+) -> None:
+    gate(cluster, namespace, "closed")
+    gated_echo = f'test "$GATE" = open && echo {{}} > {OUT}'
+    spec = {"tasks": [{"name": "t", "command": ["sh", "-c", gated_echo], "env": [GATE_ENV]}]}
+    create(cluster.kube, namespace, {
+        "apiVersion": WF, "kind": "Workflow", "metadata": {"name": "short"},
+        "spec": {"taskDefaults": {"image": "python:3.12-slim"}, **spec},
+    })  # fmt: skip
+    for name in ("short-bad", "short-good"):
+        if name == "short-good":
+            gate(cluster, namespace, "open")
+        create(cluster.kube, namespace, {
+            "apiVersion": WF, "kind": "Execution", "metadata": {"name": name},
+            "spec": {"workflowRef": {"name": "short"}, "ttlSecondsAfterFinished": 2,
+                     "ttlSecondsAfterFailure": None},
+        })  # fmt: skip
+        wait_phase(cluster.kube, namespace, name, "Failed" if name == "short-bad" else "Succeeded")
+    path = path_of(WF, "executions", namespace)
+
+    def gone() -> bool:
+        names = {e["metadata"]["name"] for e in cluster.kube.get(path)["items"]}
+        return "short-good" not in names
+
+    wait_for(gone, "the succeeded run to be deleted by its time to live")
+    assert execution(cluster.kube, namespace, "short-bad")["status"]["phase"] == "Failed"
+    wait_for(lambda: not jobs_of(cluster.kube, namespace, "short-good"), "its Jobs to go with it")
+    assert jobs_of(cluster.kube, namespace, "short-bad")  # kept, to be recovered
+
+
+def test_job_retention_failed_keeps_outputs_and_failed_jobs_and_the_cli_says_logs_are_gone(
+    cluster: Cluster, operator: ChartOperator, namespace: str
+) -> None:
+    grant(cluster, namespace, "carol", *READER)
+    gate(cluster, namespace, "closed")
+    spec = {"tasks": [
+        {"name": "ok", "command": ["sh", "-c", f'echo "{{\\"n\\": 7}}" > {OUT}']},
+        {"name": "bad", "command": ["sh", "-c", f'test "$GATE" = open && echo {{}} > {OUT}'],
+         "env": [GATE_ENV]},
+    ]}  # fmt: skip
+    create(cluster.kube, namespace, {
+        "apiVersion": WF, "kind": "Workflow", "metadata": {"name": "lean"},
+        "spec": {"taskDefaults": {"image": "python:3.12-slim"}, **spec},
+    })  # fmt: skip
+    create(cluster.kube, namespace, {
+        "apiVersion": WF, "kind": "Execution", "metadata": {"name": "lean-1"},
+        "spec": {"workflowRef": {"name": "lean"}, "jobRetention": "Failed"},
+    })  # fmt: skip
+    failed = wait_phase(cluster.kube, namespace, "lean-1", "Failed")
+    assert failed["status"]["tasks"]["ok"]["outputs"] == {"n": 7}
+
+    def only_failed_left() -> bool:
+        names = {j["metadata"]["name"] for j in jobs_of(cluster.kube, namespace, "lean-1")}
+        return names == {"lean-1-bad-1"}
+
+    wait_for(only_failed_left, "the succeeded attempt's Job to be deleted")
+    assert execution(cluster.kube, namespace, "lean-1")["status"]["tasks"]["ok"]["outputs"] == {
+        "n": 7
+    }
+    logs = run(cluster, "carol", namespace, "logs", "lean-1", "ok")
+    assert logs.returncode == 3
+    assert "jobRetention: Failed" in logs.stderr and "logs went with them" in logs.stderr
+    bad = run(cluster, "carol", namespace, "logs", "lean-1", "bad")
+    assert bad.returncode == 0, bad.stderr
