@@ -479,3 +479,41 @@ def test_skipped_nodes_say_why_finally_tasks_stand_apart_and_recovery_names_them
     expect(node(page, "alert")).to_have_attribute("data-phase", "Skipped")
     report = execution(cluster.kube, namespace, "cond-1")["status"]["tasks"]["report"]
     assert report["attempts"] == 2 and report["phase"] == "Succeeded"
+
+
+def test_stop_suspend_and_resume_buttons_for_those_who_may_and_none_for_a_reader(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    grant(cluster, namespace, "alice", "headway-view", "headway-run", "headway-recover")
+    grant(cluster, namespace, "bob", *READER)
+    gate(cluster, namespace, "closed")
+    code = f'test "$GATE" = open || sleep 600; echo {{}} > {OUT}'
+    slow = {"name": "slow", "command": ["sh", "-c", code], "env": [GATE_ENV]}
+    spec: JSON = {"taskDefaults": {"image": "python:3.12-slim"}, "tasks": [slow]}
+    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Workflow",
+                                     "metadata": {"name": "halt"}, "spec": spec})  # fmt: skip
+    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Execution",
+                                     "metadata": {"name": "halt-1"},
+                                     "spec": {"workflowRef": {"name": "halt"}}})  # fmt: skip
+    wait_phase(cluster.kube, namespace, "halt-1", "Running")
+    reader = signed_in(browser, console, cluster, "bob")
+    reader.goto(f"{console}#/ns/{namespace}/x/halt-1")
+    expect(node(reader, "slow")).to_have_attribute("data-phase", "Running")
+    expect(reader.locator("#hold-stop")).to_have_count(0)
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}/x/halt-1")
+    expect(page.locator("#hold-suspend")).to_be_visible()
+    page.click("#hold-stop")
+    expect(page.locator("#confirm-text")).to_contain_text("Every running and pending Job")
+    confirm(page)
+    expect(page.locator("#summary")).to_have_attribute("data-phase", "Stopped", timeout=120_000)
+    expect(node(page, "slow")).to_have_attribute("data-phase", "Stopped")
+    expect(page.locator("#recover-workflow")).to_have_count(0)  # not while stopping
+    page.click("#hold-resume")
+    expect(page.locator("#confirm-text")).to_contain_text("stays Stopped until it is recovered")
+    confirm(page)
+    gate(cluster, namespace, "open")
+    expect(page.locator("#recover-workflow")).to_be_visible(timeout=60_000)
+    page.click("#recover-workflow")
+    confirm(page)
+    expect(page.locator("#summary")).to_have_attribute("data-phase", "Succeeded", timeout=120_000)
