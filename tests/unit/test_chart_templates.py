@@ -79,7 +79,9 @@ def test_operator_rbac_is_exactly_the_documented_table(docs: list[JSON]) -> None
             "get", "list", "watch",
         ],
         (("headway.dev",), ("outputpages",), ()): ["create", "get", "list", "patch", "watch"],
-        (("headway.dev",), ("executions",), ()): ["delete"],
+        (("headway.dev",), ("executions",), ()): ["create", "delete", "patch"],
+        (("headway.dev",), ("schedules",), ()): ["get", "list", "watch"],
+        (("headway.dev",), ("schedules/status",), ()): ["update"],
         (("headway.dev",), ("workflows/status", "recoveryrequests/status"), ()): ["update"],
         (("headway.dev",), ("executions/status",), ()): ["patch"],
         (("batch",), ("jobs",), ()): ["create", "delete", "get", "list", "watch"],
@@ -136,6 +138,7 @@ def test_only_the_identity_webhooks_fail_closed_and_only_on_what_they_guard(
         "record-recoverer.headway.dev",
         "record-requester.headway.dev",
         "recover-permission.headway.dev",
+        "validate-schedule.headway.dev",  # its author may create Executions
     ]
     for hook in closed.values():
         [condition] = hook["matchConditions"]
@@ -156,7 +159,7 @@ def test_crds_are_installed_and_kept_on_uninstall(docs: list[JSON]) -> None:
     crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
     assert sorted(c["metadata"]["name"] for c in crds) == [
         "executions.headway.dev", "outputpages.headway.dev", "recoveryrequests.headway.dev",
-        "workflows.headway.dev",
+        "schedules.headway.dev", "workflows.headway.dev",
     ]  # fmt: skip
     for crd in crds:
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"

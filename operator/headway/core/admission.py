@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from headway.core import schedules
 from headway.core.spec import resolve_params, workflow_problems
 from headway.models.base import validation_message
 from headway.models.execution import ExecutionSpec
 from headway.models.recovery import RecoveryRequestSpec
+from headway.models.schedule import ScheduleSpec
 from headway.models.workflow import WorkflowSpec
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,3 +63,10 @@ def request_verdict(spec: Any) -> list[str]:
     if parsed.items is not None and parsed.task is None:
         return ["items: name the map task they belong to (task)"]
     return []
+
+
+def schedule_verdict(spec: Any) -> list[str]:
+    """A Schedule: its fields, its cron expression and time zone (a Schedule runs a
+    Workflow by name and defines nothing: no inline workflow)."""
+    parsed = _parsed(ScheduleSpec, spec)
+    return parsed if isinstance(parsed, list) else schedules.problems(parsed)

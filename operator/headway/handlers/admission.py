@@ -27,7 +27,12 @@ from typing import Any
 import kopf
 
 from headway.core import definers, identity
-from headway.core.admission import execution_verdict, request_verdict, workflow_verdict
+from headway.core.admission import (
+    execution_verdict,
+    request_verdict,
+    schedule_verdict,
+    workflow_verdict,
+)
 from headway.core.vocabulary import LABEL_EXECUTION
 from headway.models.base import GROUP, VERSION
 from headway.models.workflow import WorkflowSpec
@@ -184,6 +189,28 @@ async def validate_execution(
 )
 async def validate_request(body: kopf.Body, **_: Any) -> None:
     _refuse("RecoveryRequest", request_verdict(body.get("spec")))
+
+
+@kopf.on.validate(
+    GROUP, VERSION, "schedules", operations=["CREATE", "UPDATE"], id="validate-schedule",
+    persistent=True,
+)  # fmt: skip
+async def validate_schedule(
+    body: kopf.Body, userinfo: kopf.UserInfo, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """A Schedule is valid, and its author may create Executions where it runs them: the
+    operator creates each run, so a Schedule must never let anyone run more than they
+    may themselves (DESIGN.md section 11)."""
+    _refuse("Schedule", schedule_verdict(body.get("spec")))
+    attributes = {"namespace": namespace or "", "verb": "create", "group": GROUP,
+                  "resource": "executions"}  # fmt: skip
+    if not await _may(memo, attributes, userinfo):
+        raise kopf.AdmissionError(
+            f'user "{_user(userinfo)}" may not create schedules in namespace "{namespace}": '
+            f"a Schedule creates Executions, which needs permission to create "
+            f"executions.{GROUP} there",
+            code=403,
+        )
 
 
 # --- identity and permission for recoveries -------------------------------------------------

@@ -33,6 +33,7 @@ from headway.handlers.reconcile import (
     request_target,
     utcnow,
 )
+from headway.handlers.schedules import reconcile_schedule
 from headway.models.base import GROUP, VERSION
 from headway.runtime.cache import Cache, slim
 from headway.runtime.leader import Election, lead
@@ -45,6 +46,7 @@ from headway.shell.lease import LeaseClient
 
 Key = tuple[str, str]  # namespace, name
 JSON = dict[str, Any]
+SCHEDULE_TICK = 5.0  # seconds between looks at the Schedules: a run starts this soon
 PAGES_RETRY = datetime.timedelta(seconds=30)  # a missing OutputPage is looked for again
 log = logging.getLogger("headway.operator")
 
@@ -249,6 +251,11 @@ async def pages(body: kopf.Body, labels: Mapping[str, str], **_: Any) -> JSON:
     return {labels[LABEL_EXECUTION_UID]: {"spec": dict(body.get("spec") or {})}}
 
 
+@kopf.index(GROUP, VERSION, "schedules")
+async def schedules(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
+    return {(namespace or "", name): dict(body)}
+
+
 @kopf.index(GROUP, VERSION, "recoveryrequests")
 async def requests(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     target = request_target(body)
@@ -265,7 +272,7 @@ def _operator(memo: Any, indexes: Mapping[str, Any]) -> Operator:
     return operator
 
 
-INDEXES = ("executions", "waiting", "jobs", "pods", "requests", "pages")
+INDEXES = ("executions", "waiting", "jobs", "pods", "requests", "pages", "schedules")
 
 
 # --- events -> the work queue ---------------------------------------------------------------
@@ -386,6 +393,7 @@ async def _main(
         asyncio.create_task(operator.queue.run()),
         asyncio.create_task(operator.post_events()),
         asyncio.create_task(_check_empty(operator, options.namespaces)),
+        asyncio.create_task(_schedules(operator)),
     ]
     if keep_ca is not None:
         workers.append(asyncio.create_task(_keep_ca(keep_ca)))
@@ -420,6 +428,21 @@ async def _main(
             await asyncio.to_thread(client.release)
     if stop.is_set():
         raise SystemExit("stopped: the leader lease was lost")
+
+
+async def _schedules(operator: Operator) -> None:
+    """Every SCHEDULE_TICK seconds, while leading and synced: each Schedule's due runs
+    (its status says the latest time taken care of, so a tick missed is made up)."""
+    while True:
+        await asyncio.sleep(SCHEDULE_TICK)
+        if not operator.leading or not operator.health.synced.is_set():
+            continue
+        executions = operator.cache.all_executions()  # on the loop, as the caches stand
+        for schedule in operator.cache.all_schedules():
+            with _logged(f"schedule {schedule['metadata'].get('name')}"):
+                await asyncio.to_thread(
+                    reconcile_schedule, operator.kube, dict(schedule), executions, utcnow()
+                )
 
 
 async def _check_empty(operator: Operator, namespaces: list[str]) -> None:

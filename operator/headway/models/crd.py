@@ -19,6 +19,7 @@ from headway.models.base import GROUP, VERSION
 from headway.models.execution import ExecutionSpec, ExecutionStatus
 from headway.models.pages import OutputPageSpec
 from headway.models.recovery import RecoveryRequestSpec, RecoveryRequestStatus
+from headway.models.schedule import ScheduleSpec, ScheduleStatus
 from headway.models.workflow import WorkflowSpec, WorkflowStatus
 
 JSON = dict[str, Any]
@@ -153,6 +154,20 @@ KINDS = (
                 "message": "outputs are required for ProvideOutputs",
             },
             {"rule": "self == oldSelf", "message": "a RecoveryRequest's spec cannot be changed"},
+        ),
+    ),
+    Kind(
+        "Schedule",
+        "schedules",
+        ("sched",),
+        ScheduleSpec,
+        ScheduleStatus,
+        (
+            ("Schedule", "string", ".spec.schedule"),
+            ("Next", "date", ".status.nextScheduleTime"),
+            ("Last", "date", ".status.lastScheduleTime"),
+            ("Active", "integer", ".status.activeCount"),
+            AGE,
         ),
     ),
     Kind(

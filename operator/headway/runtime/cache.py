@@ -206,6 +206,7 @@ class Cache:
     pods: Index | None = None  # Execution uid -> its pods
     requests: Index | None = None  # key of the Execution named -> its RecoveryRequests
     pages: Index | None = None  # Execution uid -> its OutputPages
+    schedules: Index | None = None  # key -> the Schedule
     waiting: Index | None = None  # (namespace, Workflow) -> keys of Executions waiting for it
     written: dict[Key, JSON] = field(default_factory=dict)
     expected: dict[str, dict[str, tuple[JSON, float]]] = field(default_factory=dict)
@@ -309,6 +310,11 @@ class Cache:
         if self.executions is None:
             return []
         return [e for store in list(self.executions.values()) for e in store]
+
+    def all_schedules(self) -> list[JSON]:
+        if self.schedules is None:
+            return []
+        return [dict(s) for store in list(self.schedules.values()) for s in store]
 
     def waiting_for(self, namespace: str, workflow: str) -> list[Key]:
         return [(str(k[0]), str(k[1])) for k in _all(self.waiting, (namespace, workflow))]

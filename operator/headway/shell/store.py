@@ -305,3 +305,21 @@ def delete_execution(kube: Kube, namespace: str, name: str, uid: str) -> None:
         executions_path(namespace, name),
         {"propagationPolicy": "Background", "preconditions": {"uid": uid}},
     )
+
+
+def create_execution(kube: Kube, namespace: str, manifest: JSON) -> JSON:
+    return kube.create(executions_path(namespace), manifest)
+
+
+def stop_execution(kube: Kube, namespace: str, name: str) -> None:
+    """``spec.stop`` on a run a Schedule replaces (it stays, to be recovered)."""
+    try:
+        kube.patch(executions_path(namespace, name), {"spec": {"stop": True}})
+    except KubeError as error:
+        if error.status != 404:
+            raise
+
+
+def delete_run(kube: Kube, namespace: str, name: str) -> None:
+    """A run past its Schedule's history limit."""
+    kube.delete(executions_path(namespace, name), {"propagationPolicy": "Background"})
