@@ -24,8 +24,8 @@ def spec(**fields: Any) -> ScheduleSpec:
     )
 
 
-def local(*parts: int) -> datetime.datetime:
-    return datetime.datetime(*parts, tzinfo=PARIS)
+def local(year: int, month: int, day: int, hour: int) -> datetime.datetime:
+    return datetime.datetime(year, month, day, hour, tzinfo=PARIS)
 
 
 def test_spring_forward_in_paris_runs_the_missing_time_once_at_three() -> None:

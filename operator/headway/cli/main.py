@@ -25,12 +25,13 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from headway.cli import render
-from headway.core import items
+from headway.core import items, schedules
 from headway.core.preview import preview
 from headway.core.recovery import Order, graph_of
 from headway.core.vocabulary import EXECUTION_FINISHED, REQUEST_FINISHED
 from headway.models.base import API_VERSION, validation_message
 from headway.models.execution import ExecutionStatus
+from headway.models.schedule import ScheduleSpec
 from headway.shell import store
 from headway.shell.access import recovery_refused
 from headway.shell.kube import Kube, KubeError, path_of
@@ -447,6 +448,77 @@ def cmd_hold(session: Session, args: argparse.Namespace) -> int:
     return OK
 
 
+# --- schedules and backfill ----------------------------------------------------------------
+
+BACKFILL_LIMIT = 1_000  # runs one backfill may create
+
+
+def cmd_schedules(session: Session, args: argparse.Namespace) -> int:
+    path = path_of(API_VERSION, "schedules", session.namespace)
+    found = session.call("listing schedules", lambda: session.kube.get(path))["items"]
+    if not found:
+        session.out.print(f'No schedules in namespace "{session.namespace}".')
+        return OK
+    executions = session.call(
+        "listing executions",
+        lambda: session.kube.get(path_of(API_VERSION, "executions", session.namespace)),
+    )["items"]
+    session.out.print(render.schedules_table(found, executions, utcnow()))
+    return OK
+
+
+def _moment(text: str, spec: ScheduleSpec, what: str) -> datetime.datetime:
+    """A --from/--to value: ISO 8601; without an offset, in the schedule's time zone."""
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{what} {text!r} is not a date or time (e.g. 2026-12-01T02:00)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=schedules.zone(spec.time_zone))
+    return moment
+
+
+def cmd_backfill(session: Session, args: argparse.Namespace) -> int:
+    """Create the runs a Schedule would have made in a past window, as you, each with the
+    name the scheduler gives it: a run that exists is left alone."""
+    path = path_of(API_VERSION, "schedules", session.namespace, args.schedule)
+    obj = session.call(f'schedule "{args.schedule}"', lambda: session.kube.get(path))
+    try:
+        spec = ScheduleSpec.model_validate(obj.get("spec") or {})
+        start, end = _moment(args.start, spec, "--from"), _moment(args.end, spec, "--to")
+        if end < start:
+            raise CliError("--to is before --from")
+        found = schedules.times(
+            spec, start - datetime.timedelta(microseconds=1), end, BACKFILL_LIMIT + 1
+        )
+    except (ValidationError, schedules.ScheduleError) as error:
+        raise CliError(f'schedule "{args.schedule}" cannot be read: {error}', FAILED) from None
+    if len(found) > BACKFILL_LIMIT:
+        raise CliError(f"the window holds more than {BACKFILL_LIMIT} runs: narrow it")
+    if not found:
+        session.out.print("No scheduled time in that window.")
+        return OK
+    made = skipped = 0
+    for moment in found:
+        manifest = schedules.run_manifest(args.schedule, session.namespace, spec, moment)
+        name = manifest["metadata"]["name"]
+        if args.dry_run:
+            session.out.print(f"would create {name} ({moment.isoformat()})")
+            continue
+        try:
+            session.kube.create(path_of(API_VERSION, "executions", session.namespace), manifest)
+            made += 1
+            session.out.print(f"created {name} ({moment.isoformat()})")
+        except KubeError as error:
+            if error.status != 409:
+                raise _explain(error, f"creating execution {name}", session.namespace) from None
+            skipped += 1
+            session.out.print(f"exists  {name}: left as it is", style="dim")
+    if not args.dry_run:
+        session.out.print(f"{made} created, {skipped} already there")
+    return OK
+
+
 def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     params: dict[str, str] = {}
     for item in args.param:
@@ -498,6 +570,8 @@ EXAMPLES = {
     "stop": "kubectl headway stop etl-1     # then, to run it again: resume, recover",
     "suspend": "kubectl headway suspend etl-1",
     "resume": "kubectl headway resume etl-1",
+    "schedules": "kubectl headway schedules -n reports",
+    "backfill": "kubectl headway backfill nightly --from 2026-12-01 --to 2026-12-03T23:59",
 }
 
 
@@ -565,6 +639,13 @@ def parser() -> argparse.ArgumentParser:
         ("resume", "resume a suspended execution (or clear a stop, to recover it)"),
     ):
         command(name, text).add_argument("execution")
+    command("schedules", "list schedules: next and last runs, active runs, recent ones")
+    backfill = command("backfill", "create the runs a schedule would have made in a past window")
+    backfill.add_argument("schedule")
+    backfill.add_argument("--from", dest="start", required=True,
+                          help="ISO 8601; with no offset: in the schedule's zone")  # fmt: skip
+    backfill.add_argument("--to", dest="end", required=True, help="the same (inclusive)")
+    backfill.add_argument("--dry-run", action="store_true", help="say what would be created")
     submit = command("submit", "start an execution of a workflow")
     submit.add_argument("workflow")
     submit.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
@@ -583,6 +664,8 @@ COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
     "stop": cmd_hold,
     "suspend": cmd_hold,
     "resume": cmd_hold,
+    "schedules": cmd_schedules,
+    "backfill": cmd_backfill,
 }
 
 

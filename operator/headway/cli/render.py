@@ -18,6 +18,7 @@ from rich.tree import Tree
 from headway.core import items
 from headway.core.history import AUDIT_EVENTS
 from headway.core.recovery import graph_of
+from headway.core.schedules import LABEL_SCHEDULE
 from headway.models.base import parse_time
 from headway.models.execution import ExecutionStatus, HistoryEntry, MapStatus, TaskStatus
 from headway.models.workflow import Task
@@ -273,4 +274,36 @@ def executions_table(
         if all_namespaces:
             row.insert(0, meta.get("namespace", ""))
         table.add_row(*row)
+    return table
+
+
+def schedules_table(
+    found: Iterable[Mapping[str, Any]],
+    executions: Iterable[Mapping[str, Any]],
+    now: datetime.datetime,
+) -> Table:
+    """One row per Schedule: its cron and zone, the next and last runs, the active ones,
+    and its latest runs with their phases."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("NAME", "SCHEDULE", "NEXT", "LAST", "ACTIVE", "RECENT RUNS"):
+        table.add_column(column, overflow="fold")
+    runs_by: dict[str, list[Mapping[str, Any]]] = {}
+    for execution in executions:
+        label = ((execution.get("metadata") or {}).get("labels") or {}).get(LABEL_SCHEDULE)
+        if label:
+            runs_by.setdefault(label, []).append(execution)
+    for obj in sorted(found, key=lambda o: o["metadata"]["name"]):
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        name = obj["metadata"]["name"]
+        recent = sorted(runs_by.get(name, []), key=lambda e: e["metadata"]["name"])[-3:]
+        shown = ", ".join(
+            f"{e['metadata']['name']} {(e.get('status') or {}).get('phase') or 'Pending'}"
+            for e in recent
+        )
+        cron = f"{spec.get('schedule', '')} {spec.get('timeZone', 'UTC')}"
+        if spec.get("suspend"):
+            cron += " (suspended)"
+        table.add_row(name, cron, status.get("nextScheduleTime") or "-",
+                      status.get("lastScheduleTime") or "-", str(len(status.get("active") or [])),
+                      shown or "-")  # fmt: skip
     return table
