@@ -50,6 +50,11 @@ export interface Detail extends Summary {
   stoppedAt?: string | null;  // stopped by spec.stop, not recovered since
 }
 export interface Hold { action: string; title: string; warning: string }
+export interface MissedRun { time: string; reason: string; message?: string | null }
+export interface ScheduleView {
+  name: string; schedule: string; timeZone: string; suspend: boolean; concurrencyPolicy: string;
+  next: string | null; last: string | null; active: string[]; missed: MissedRun[]; runs: Summary[];
+}
 export interface Attempt {
   attempt: number; job: string; outcome: string; exitCode: number | null; reason: string | null;
   message: string | null; startedAt: string | null; finishedAt: string | null; pod: string | null;
@@ -79,6 +84,7 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
 export const paths = {
   namespace: (ns: string) => `api/namespaces/${encodeURIComponent(ns)}`,
   executions: (ns: string) => `${paths.namespace(ns)}/executions`,
+  schedules: (ns: string) => `${paths.namespace(ns)}/schedules`,
   execution: (ns: string, name: string) => `${paths.executions(ns)}/${encodeURIComponent(name)}`,
   stream: (ns: string, name: string) => `${paths.execution(ns, name)}/stream`,
   attempts: (ns: string, name: string, task: string, item?: number) =>

@@ -2,7 +2,7 @@
 // The page shows what the server gives it: the recoveries a run and each task offer (with
 // their confirmations) come from the engine's rules on the server; the words it compares
 // against come from the generated vocabulary.
-import { api, ApiError, paths, type Detail, type Offer, type Summary } from "./api";
+import { api, ApiError, paths, type Detail, type Offer, type ScheduleView, type Summary } from "./api";
 import { attemptsKey, followed, offersFor } from "./actions";
 import { confirmHold, confirmOffer } from "./dialog";
 import { byId, el } from "./dom";
@@ -76,6 +76,7 @@ async function route(): Promise<void> {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const namespace = parts[0] === "ns" && parts[1] ? parts[1] : "default";
   if (parts[2] === "x" && parts[3]) await executionPage(namespace, parts[3]);
+  else if (parts[2] === "schedules") await schedulesPage(namespace);
   else await listPage(namespace);
 }
 
@@ -95,7 +96,10 @@ async function listPage(namespace: string): Promise<void> {
     option.value = p;
     phase.append(option);
   }
-  bar.append("Namespace ", ns, " ", phase, " ", el("button", "Show"));
+  const toSchedules = el("a", "Schedules");
+  toSchedules.id = "to-schedules";
+  toSchedules.href = `#/ns/${encodeURIComponent(namespace)}/schedules`;
+  bar.append("Namespace ", ns, " ", phase, " ", el("button", "Show"), " ", toSchedules);
   bar.addEventListener("submit", (event) => { event.preventDefault(); location.hash = `#/ns/${encodeURIComponent(ns.value)}`; });
   main.append(bar);
   const table = el("table");
@@ -123,6 +127,46 @@ async function listPage(namespace: string): Promise<void> {
   };
   phase.addEventListener("change", draw);
   draw();
+}
+
+// --- schedules -----------------------------------------------------------------------
+
+async function schedulesPage(namespace: string): Promise<void> {
+  main.replaceChildren();
+  const back = el("a", `← executions in ${namespace}`);
+  back.href = `#/ns/${encodeURIComponent(namespace)}`;
+  main.append(back, el("h2", "Schedules"));
+  let found: ScheduleView[] = [];
+  try {
+    found = await api<ScheduleView[]>(paths.schedules(namespace));
+  } catch (error) { showError(error); return; }
+  if (!found.length) { main.append(el("p", `No schedules in ${namespace}.`, "muted")); return; }
+  for (const s of found) {
+    const section = el("section", undefined, "schedule");
+    section.dataset.schedule = s.name;
+    section.append(el("h3", s.name));
+    const facts = [`${s.schedule} (${s.timeZone})`, s.concurrencyPolicy, `next ${s.next || "-"}`,
+      `last ${s.last || "-"}`, `${s.active.length} active`];
+    if (s.suspend) facts.push("suspended");
+    section.append(el("p", facts.join(" · "), "muted"));
+    for (const m of s.missed.slice(-3)) section.append(el("p", `missed ${m.time}: ${m.reason}${m.message ? ` (${m.message})` : ""}`, "note"));
+    const table = el("table");
+    const head = el("tr");
+    for (const h of ["Run", "Phase", "Progress", "Started", "Duration"]) head.append(el("th", h));
+    table.append(head);
+    for (const run of s.runs) {
+      const tr = el("tr");
+      const link = el("a", run.name);
+      link.href = `#/ns/${encodeURIComponent(namespace)}/x/${encodeURIComponent(run.name)}`;
+      const cell = el("td");
+      cell.append(link);
+      tr.append(cell, el("td", run.phase, `phase-${run.phase}`), el("td", run.progress),
+        el("td", run.startedAt || "-"), el("td", duration(run.startedAt, run.finishedAt)));
+      table.append(tr);
+    }
+    section.append(table);
+    main.append(section);
+  }
 }
 
 // --- one execution -------------------------------------------------------------------

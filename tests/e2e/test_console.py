@@ -517,3 +517,34 @@ def test_stop_suspend_and_resume_buttons_for_those_who_may_and_none_for_a_reader
     page.click("#recover-workflow")
     confirm(page)
     expect(page.locator("#summary")).to_have_attribute("data-phase", "Succeeded", timeout=120_000)
+
+
+def test_the_schedules_page_lists_each_schedule_with_its_runs(
+    cluster: Cluster, operator: ChartOperator, namespace: str, console: str, browser: Browser
+) -> None:
+    grant(cluster, namespace, "alice", "headway-view", "headway-run")
+    spec: JSON = {"taskDefaults": {"image": "python:3.12-slim"},
+                  "tasks": [{"name": "t", "command": emit("t")}]}  # fmt: skip
+    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Workflow",
+                                     "metadata": {"name": "daily"}, "spec": spec})  # fmt: skip
+    create(cluster.as_user("alice"), namespace, {
+        "apiVersion": WF, "kind": "Schedule", "metadata": {"name": "daily"},
+        "spec": {"schedule": "0 6 * * *", "timeZone": "Europe/Paris", "suspend": True,
+                 "execution": {"workflowRef": {"name": "daily"}}},
+    })  # fmt: skip
+    backfill = run(cluster, "alice", namespace, "backfill", "daily", "--from", "2026-12-01",
+                   "--to", "2026-12-02T23:00")  # fmt: skip
+    assert backfill.returncode == 0, backfill.stderr
+    wait_phase(cluster.kube, namespace, "daily-20261201-0500", "Succeeded")
+    page = signed_in(browser, console, cluster, "alice")
+    page.goto(f"{console}#/ns/{namespace}")
+    page.click("#to-schedules")
+    section = page.locator('section.schedule[data-schedule="daily"]')
+    expect(section).to_contain_text("0 6 * * * (Europe/Paris)")
+    expect(section).to_contain_text("suspended")
+    expect(section).to_contain_text("daily-20261202-0500")
+    expect(section.locator("tr", has_text="daily-20261201-0500")).to_contain_text(
+        "Succeeded", timeout=60_000
+    )
+    section.locator("a", has_text="daily-20261201-0500").click()
+    expect(page.locator("h2")).to_have_text("daily-20261201-0500")

@@ -133,3 +133,28 @@ def test_the_preview_endpoint_answers_with_the_engines_preview_or_names_a_bad_mo
     offered = detail(execution)["offers"]
     assert [o["action"] for o in offered[""]] == ["recover-workflow"]
     assert "retry-step" not in [o["action"] for o in offered.get("b", [])]
+
+
+def test_the_schedules_view_gives_each_schedule_its_runs_newest_first() -> None:
+    from headway.console.views import schedules_view
+
+    schedule = {
+        "metadata": {"name": "daily"},
+        "spec": {"schedule": "0 6 * * *", "timeZone": "Europe/Paris", "suspend": True},
+        "status": {"nextScheduleTime": None, "lastScheduleTime": "2026-12-02T05:00:00Z",
+                   "active": ["daily-20261202-0500"],
+                   "missed": [{"time": "2026-12-01T05:00:00Z", "reason": "MissedDeadline"}]},
+    }  # fmt: skip
+
+    def run(name: str, phase: str, label: str = "daily") -> dict[str, object]:
+        return {"metadata": {"name": name, "labels": {"headway.dev/schedule": label}},
+                "spec": {"workflowRef": {"name": "w"}}, "status": {"phase": phase}}  # fmt: skip
+
+    executions = [run("daily-20261201-0500", "Succeeded"), run("daily-20261202-0500", "Running"),
+                  run("other-20261201-0500", "Failed", "other")]  # fmt: skip
+    [shown] = schedules_view([schedule], executions)
+    assert [r["name"] for r in shown["runs"]] == ["daily-20261202-0500", "daily-20261201-0500"]
+    assert (shown["suspend"], shown["timeZone"], shown["active"]) == (
+        True, "Europe/Paris", ["daily-20261202-0500"],
+    )  # fmt: skip
+    assert shown["missed"][0]["reason"] == "MissedDeadline"

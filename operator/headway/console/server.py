@@ -118,6 +118,18 @@ class Console:
         )
         return web.json_response([views.summary(e) for e in found["items"]])
 
+    async def schedules(self, request: web.Request) -> web.Response:
+        kube, ns = self.kube(request), request.match_info["ns"]
+        found = await self.call(
+            f'listing schedules in namespace "{ns}"',
+            lambda: kube.get(path_of(API_VERSION, "schedules", ns)),
+        )
+        executions = await self.call(
+            f'listing executions in namespace "{ns}"',
+            lambda: kube.get(path_of(API_VERSION, "executions", ns)),
+        )
+        return web.json_response(views.schedules_view(found["items"], executions["items"]))
+
     async def execution(self, request: web.Request) -> web.Response:
         kube, ns, name = self.kube(request), request.match_info["ns"], request.match_info["name"]
         found = await self.call(
@@ -398,6 +410,7 @@ def make_app(server: Server, secure_cookies: bool = False) -> web.Application:
     app.router.add_post("/api/logout", console.logout)
     app.router.add_get("/api/whoami", console.whoami)
     app.router.add_get(f"{api}/executions", console.executions)
+    app.router.add_get(f"{api}/schedules", console.schedules)
     app.router.add_get(f"{api}/executions/{{name}}", console.execution)
     app.router.add_get(f"{api}/executions/{{name}}/stream", console.stream)
     app.router.add_get(f"{api}/executions/{{name}}/preview", console.preview)

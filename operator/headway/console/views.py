@@ -13,6 +13,7 @@ from headway.core.facts import latest_pods, observe_job
 from headway.core.outputs import provided_problem
 from headway.core.preview import HOLDS, holds, offers, preview
 from headway.core.recovery import Order
+from headway.core.schedules import LABEL_SCHEDULE
 from headway.models.execution import ExecutionStatus
 
 JSON = dict[str, Any]
@@ -201,3 +202,34 @@ def hold_patch(body: Mapping[str, Any]) -> JSON | str:
     if not isinstance(action, str) or action not in HOLDS:
         return f"action must be one of {', '.join(HOLDS)}"
     return {"spec": dict(HOLDS[action].spec)}
+
+
+def schedules_view(
+    found: Sequence[Mapping[str, Any]], executions: Sequence[Mapping[str, Any]]
+) -> list[JSON]:
+    """Each Schedule for the page: its cron and zone, next and last times, active and
+    missed runs, and its runs (newest first) with their phases."""
+    by_schedule: dict[str, list[JSON]] = {}
+    for execution in executions:
+        label = ((execution.get("metadata") or {}).get("labels") or {}).get(LABEL_SCHEDULE)
+        if label:
+            by_schedule.setdefault(label, []).append(summary(execution))
+    shown = []
+    for obj in sorted(found, key=lambda o: str(o["metadata"]["name"])):
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        name = obj["metadata"]["name"]
+        shown.append(
+            {
+                "name": name,
+                "schedule": spec.get("schedule"),
+                "timeZone": spec.get("timeZone", "UTC"),
+                "suspend": bool(spec.get("suspend")),
+                "concurrencyPolicy": spec.get("concurrencyPolicy", "Forbid"),
+                "next": status.get("nextScheduleTime"),
+                "last": status.get("lastScheduleTime"),
+                "active": list(status.get("active") or []),
+                "missed": list(status.get("missed") or []),
+                "runs": sorted(by_schedule.get(name, []), key=lambda r: r["name"], reverse=True),
+            }
+        )
+    return shown
