@@ -195,3 +195,12 @@ def test_what_may_be_asked_of_a_run_and_the_patch_each_sends() -> None:
     assert hold_patch({"action": "resume"}) == {"spec": {"suspend": False, "stop": False}}
     assert hold_patch({"action": "delete"}) == "action must be one of stop, suspend, resume"
     assert hold_patch({}) == "action must be one of stop, suspend, resume"
+
+
+def test_a_stop_asked_of_a_run_that_has_ended_changes_nothing() -> None:
+    ctx, status = begin()
+    cluster = Cluster()
+    done = cluster.settle(ctx, status)
+    assert done.phase == "Succeeded"
+    after = cluster.step(held(ctx, "stop"), done)
+    assert after.phase == "Succeeded" and after.stopped_at is None and cluster.deleted == []

@@ -26,6 +26,7 @@ from headway.core.vocabulary import TASK_ACTIVE
 from headway.models.execution import ExecutionStatus, TaskStatus
 
 ACTIVE_ITEMS = re.compile("[RT]")
+ENDED_RUN = frozenset({"Succeeded", "Failed", "Blocked", "Paused"})  # nothing runs
 
 
 class HoldPlanning(Transitions):
@@ -46,8 +47,9 @@ class HoldPlanning(Transitions):
     def observe(self, unit: Unit) -> None: ...
 
     def stopped_run(self) -> bool:
-        """Stopping, or stopped and not recovered since: only finally tasks start."""
-        return self.context.hold == "stop" or self.status.stopped_at is not None
+        """Stopping, or stopped and not recovered since: only finally tasks start (set
+        by ``stop_all`` at the start of a pass)."""
+        return self.status.stopped_at is not None
 
     def suspended(self) -> bool:
         return self.context.hold == "suspend" and not self.stopped_run()
@@ -60,6 +62,8 @@ class HoldPlanning(Transitions):
         """Under ``spec.stop``: every running task and item stopped, its Job deleted."""
         if self.context.hold != "stop":
             return
+        if self.status.stopped_at is None and self.status.phase in ENDED_RUN:
+            return  # a run that has ended has nothing to stop: it keeps its phase
         if self.status.stopped_at is None:
             self.status.stopped_at = self.now
             self.record("Stopping", None, None, "spec.stop: every running Job is deleted")
