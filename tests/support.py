@@ -188,6 +188,29 @@ def start(cluster: Cluster, namespace: str, name: str, tasks: list[JSON], **spec
     )
 
 
+def define(cluster: Cluster, namespace: str, name: str, spec: JSON, **params: str) -> None:
+    """The Workflow ``name`` (a whole spec, python:3.12-slim by default) and its run
+    ``name-1`` (with ``params``)."""
+    create(cluster.kube, namespace, {
+        "apiVersion": WF, "kind": "Workflow", "metadata": {"name": name},
+        "spec": {"taskDefaults": {"image": "python:3.12-slim"}, **spec},
+    })  # fmt: skip
+    run_workflow(cluster, namespace, name, f"{name}-1", **params)
+
+
+def run_workflow(cluster: Cluster, namespace: str, workflow: str, name: str, **params: str) -> None:
+    """An Execution ``name`` of the Workflow ``workflow``."""
+    create(cluster.kube, namespace, {
+        "apiVersion": WF, "kind": "Execution", "metadata": {"name": name},
+        "spec": {"workflowRef": {"name": workflow}, "params": params},
+    })  # fmt: skip
+
+
+def phases(obj: JSON) -> dict[str, str]:
+    """Each task's phase in an Execution."""
+    return {name: state["phase"] for name, state in obj["status"]["tasks"].items()}
+
+
 def gate(cluster: Cluster, namespace: str, state: str) -> None:
     path = path_of("v1", "configmaps", namespace, "gate")
     body = {"metadata": {"name": "gate"}, "data": {"state": state}}

@@ -18,11 +18,14 @@ from support import (
     Cluster,
     annotate,
     create,
+    define,
     execution,
     gate,
     grant,
+    phases,
     request,
     run,
+    run_workflow,
     wait_phase,
     wait_request,
 )
@@ -36,27 +39,8 @@ def say(text: str) -> list[str]:
     return ["sh", "-c", f'echo "{text}" > {OUT}']
 
 
-def define(cluster: Cluster, namespace: str, name: str, spec: JSON, **params: str) -> None:
-    create(cluster.kube, namespace, {
-        "apiVersion": WF, "kind": "Workflow", "metadata": {"name": name},
-        "spec": {"taskDefaults": {"image": "python:3.12-slim"}, **spec},
-    })  # fmt: skip
-    run_it(cluster, namespace, name, f"{name}-1", **params)
-
-
-def run_it(cluster: Cluster, namespace: str, workflow: str, name: str, **params: str) -> None:
-    create(cluster.kube, namespace, {
-        "apiVersion": WF, "kind": "Execution", "metadata": {"name": name},
-        "spec": {"workflowRef": {"name": workflow}, "params": params},
-    })  # fmt: skip
-
-
 def tasks_of(obj: JSON) -> dict[str, JSON]:
     return dict(obj["status"]["tasks"])
-
-
-def phases(obj: JSON) -> dict[str, str]:
-    return {name: state["phase"] for name, state in tasks_of(obj).items()}
 
 
 # check outputs {"go": <param go>}; deploy runs when go, note when not; the params are
@@ -79,7 +63,7 @@ def test_a_when_branch_is_on_or_off_by_the_value_and_the_cli_says_why(
     cluster: Cluster, operator: ChartOperator, namespace: str
 ) -> None:
     define(cluster, namespace, "branch", BRANCH)
-    run_it(cluster, namespace, "branch", "branch-off", go="false")
+    run_workflow(cluster, namespace, "branch", "branch-off", go="false")
     on = wait_phase(cluster.kube, namespace, "branch-1", "Succeeded")
     assert phases(on) == {"check": "Succeeded", "deploy": "Succeeded", "note": "Skipped",
                           "after": "Succeeded"}  # fmt: skip

@@ -20,10 +20,12 @@ from support import (
     Cluster,
     annotate,
     create,
+    define,
     execution,
     gate,
     grant,
     jobs_of,
+    phases,
     request,
     run,
     task_phase,
@@ -35,21 +37,6 @@ from support import (
 pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
 RUNNER = ("headway-view", "headway-run", "headway-recover")
-
-
-def define(cluster: Cluster, namespace: str, name: str, spec: JSON) -> None:
-    create(cluster.kube, namespace, {
-        "apiVersion": WF, "kind": "Workflow", "metadata": {"name": name},
-        "spec": {"taskDefaults": {"image": "python:3.12-slim"}, **spec},
-    })  # fmt: skip
-    create(cluster.kube, namespace, {
-        "apiVersion": WF, "kind": "Execution", "metadata": {"name": f"{name}-1"},
-        "spec": {"workflowRef": {"name": name}},
-    })  # fmt: skip
-
-
-def phases(obj: JSON) -> dict[str, str]:
-    return {name: state["phase"] for name, state in obj["status"]["tasks"].items()}
 
 
 def running(cluster: Cluster, namespace: str, name: str, task: str) -> bool:
