@@ -6,7 +6,9 @@ the finally tasks, which start once every other task has ended. A mixin of the p
 The Execution's phase (``phase_of``): while a task runs or can start, Running; once the
 tasks have ended, the finally tasks run (with ``HEADWAY_EXECUTION_PHASE``, the phase the
 tasks alone give); then the worse of the tasks' phase and the finally tasks' phase, in
-the order Failed, Blocked, Paused, Succeeded. Skipped counts as done."""
+the order Failed, Blocked, Stopped, Paused, Succeeded. Skipped counts as done; under
+a stop the tasks' phase is Stopped, and under a suspension a run with work left is
+Suspended (``plan``'s roll-up)."""
 
 from __future__ import annotations
 
