@@ -439,10 +439,12 @@ async def _schedules(operator: Operator) -> None:
             continue
         executions = operator.cache.all_executions()  # on the loop, as the caches stand
         for schedule in operator.cache.all_schedules():
-            with _logged(f"schedule {schedule['metadata'].get('name')}"):
+            try:
                 await asyncio.to_thread(
                     reconcile_schedule, operator.kube, dict(schedule), executions, utcnow()
                 )
+            except Exception:  # one Schedule's trouble never stops the others' ticks
+                log.exception("schedule %s: tick failed", schedule["metadata"].get("name"))
 
 
 async def _check_empty(operator: Operator, namespaces: list[str]) -> None:

@@ -26,7 +26,12 @@ def reconcile_schedule(
 ) -> None:
     meta = obj["metadata"]
     name, namespace = meta["name"], meta["namespace"]
-    status = ScheduleStatus.model_validate(obj.get("status") or {})
+    try:
+        status = ScheduleStatus.model_validate(obj.get("status") or {})
+    except ValidationError as error:
+        # A status changed by hand: start again from now (never re-run the past).
+        log.warning("schedule %s: status unreadable (%s): from now on", name, error)
+        status = ScheduleStatus(last_schedule_time=now)
     try:
         spec = ScheduleSpec.model_validate(obj.get("spec") or {})
         created = parse_time(meta.get("creationTimestamp")) or now
