@@ -163,3 +163,13 @@ def test_admission_refuses_a_bad_schedule_naming_the_problem(fields: Any, proble
     body = {"schedule": "0 2 * * *", "execution": {"workflowRef": {"name": "r"}}, **fields}
     found = schedule_verdict(body)
     assert found and problem in found[0]
+
+
+def test_times_passed_while_suspended_are_not_made_up_on_resume() -> None:
+    sched = every_minute(concurrencyPolicy="Allow")
+    paused = every_minute(concurrencyPolicy="Allow", suspend=True)
+    status = ScheduleStatus(last_schedule_time=at(1))
+    held = tick("n", "ns", paused, status, T0, [], at(10.5))
+    assert held.create == [] and held.status.last_schedule_time == at(10)
+    resumed = tick("n", "ns", sched, held.status, T0, [], at(11.2))
+    assert [m["metadata"]["name"] for m in resumed.create] == ["n-20261204-0011"]

@@ -14,6 +14,9 @@ missed — so an operator that was down finds every time since, and none twice:
   when it can start, or missed once past its deadline);
 - ``Replace``: the latest due time starts; active runs are stopped (``spec.stop``, so
   they stay recoverable); earlier due times are recorded as replaced.
+
+While a Schedule is suspended its times pass (``lastScheduleTime`` follows them): they
+are not made up when it resumes (a backfill makes them, if wanted).
 """
 
 from __future__ import annotations
@@ -69,10 +72,18 @@ def next_time(spec: ScheduleSpec, after: datetime.datetime) -> datetime.datetime
     return next(_iterate(spec, after))
 
 
-def _iterate(spec: ScheduleSpec, after: datetime.datetime) -> Iterator[datetime.datetime]:
+def previous_time(spec: ScheduleSpec, until: datetime.datetime) -> datetime.datetime | None:
+    """The latest scheduled time at or before ``until``."""
+    edge = until + datetime.timedelta(microseconds=1)
+    return next(_iterate(spec, edge, reverse=True), None)
+
+
+def _iterate(
+    spec: ScheduleSpec, after: datetime.datetime, reverse: bool = False
+) -> Iterator[datetime.datetime]:
     local = after.astimezone(zone(spec.time_zone))
     try:
-        for moment in CronSim(spec.schedule, local):
+        for moment in CronSim(spec.schedule, local, reverse=reverse):
             yield moment.astimezone(datetime.UTC)
     except CronSimError as error:
         raise ScheduleError(f"schedule {spec.schedule!r}: {error}") from None
@@ -170,6 +181,11 @@ def tick(
             fresh.last_successful_time = latest
     result.delete = _history(runs, spec)
     start = fresh.last_schedule_time or created
+    if spec.suspend:
+        # Times while suspended are skipped, not made up when it resumes.
+        skipped = previous_time(spec, now)
+        if skipped is not None and skipped > start:
+            fresh.last_schedule_time = skipped
     due = times(spec, start, now) if not spec.suspend else []
     deadline = spec.starting_deadline_seconds
     existing = {r.name for r in runs}
