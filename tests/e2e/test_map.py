@@ -5,6 +5,7 @@ list's task rerun), as a user drives them against the chart-installed operator."
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -327,12 +328,19 @@ def test_outputs_past_the_status_limit_live_in_output_pages_through_a_restart_an
     # Someone changing the page is refused, never read as outputs: the run says so.
     tampered = {"spec": {**page["spec"], "outputs": {**page["spec"]["outputs"], "5": {"n": -1}}}}
     cluster.kube.patch(f"{pages_path}/{page['metadata']['name']}", tampered)
-    poke = {"metadata": {"labels": {"poked": "yes"}}}  # any change: the status is read again
-    cluster.kube.patch(path_of(WF, "executions", namespace, "wide-1"), poke)
-    wait_for(
-        functools.partial(_has_event, cluster, namespace, "wide-1", "OutputsMissing"),
-        "an OutputsMissing event",
-    )
+    # Any change to the Execution makes the operator read its status (and pages) again;
+    # until its page watch has delivered the change it still holds the page as written
+    # (and uses that, rightly): so change it again now and then until the refusal shows.
+    pokes = itertools.count()
+
+    def refused() -> bool:
+        count = next(pokes)
+        if count % 12 == 0:  # about every 3 s
+            poke = {"metadata": {"labels": {"poked": str(count)}}}
+            cluster.kube.patch(path_of(WF, "executions", namespace, "wide-1"), poke)
+        return _has_event(cluster, namespace, "wide-1", "OutputsMissing")
+
+    wait_for(refused, "an OutputsMissing event")
     assert execution(cluster.kube, namespace, "wide-1")["status"]["phase"] == "Succeeded"
 
 
