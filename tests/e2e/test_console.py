@@ -26,6 +26,7 @@ from support import (
     WF,
     Cluster,
     create,
+    define,
     emit,
     execution,
     failing_run,
@@ -452,11 +453,7 @@ def test_skipped_nodes_say_why_finally_tasks_stand_apart_and_recovery_names_them
         ],
         "finally": [{"name": "report", "command": emit("report")}],
     }  # fmt: skip
-    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Workflow",
-                                     "metadata": {"name": "cond"}, "spec": spec})  # fmt: skip
-    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Execution",
-                                     "metadata": {"name": "cond-1"},
-                                     "spec": {"workflowRef": {"name": "cond"}}})  # fmt: skip
+    define(cluster, namespace, "cond", spec)
     wait_phase(cluster.kube, namespace, "cond-1", "Failed")
     page = signed_in(browser, console, cluster, "alice")
     page.goto(f"{console}#/ns/{namespace}/x/cond-1")
@@ -489,12 +486,7 @@ def test_stop_suspend_and_resume_buttons_for_those_who_may_and_none_for_a_reader
     gate(cluster, namespace, "closed")
     code = f'test "$GATE" = open || sleep 600; echo {{}} > {OUT}'
     slow = {"name": "slow", "command": ["sh", "-c", code], "env": [GATE_ENV]}
-    spec: JSON = {"taskDefaults": {"image": "python:3.12-slim"}, "tasks": [slow]}
-    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Workflow",
-                                     "metadata": {"name": "halt"}, "spec": spec})  # fmt: skip
-    create(cluster.kube, namespace, {"apiVersion": WF, "kind": "Execution",
-                                     "metadata": {"name": "halt-1"},
-                                     "spec": {"workflowRef": {"name": "halt"}}})  # fmt: skip
+    define(cluster, namespace, "halt", {"tasks": [slow]})
     wait_phase(cluster.kube, namespace, "halt-1", "Running")
     reader = signed_in(browser, console, cluster, "bob")
     reader.goto(f"{console}#/ns/{namespace}/x/halt-1")

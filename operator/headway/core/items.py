@@ -127,12 +127,23 @@ def hydrate(
     for page, digest in state.stored.items():
         if page in state.outputs:
             continue
-        found = pages.get((task, page))
-        if found is None or found[0] != digest or page_digest(found[1]) != digest:
+        found = as_written(pages, task, page, digest)
+        if found is None:
             missing.append(page)
         else:
-            state.outputs[page] = found[1]
+            state.outputs[page] = found
     return missing
+
+
+def as_written(
+    pages: Mapping[tuple[str, str], tuple[str, dict[str, Any]]], task: str, page: str, digest: str
+) -> dict[str, Any] | None:
+    """The page's outputs if found as the status records them (its content has the
+    digest), else None: a page behind, or changed by someone else, is never used."""
+    found = pages.get((task, page))
+    if found is None or found[0] != digest or page_digest(found[1]) != digest:
+        return None
+    return found[1]
 
 
 class ItemsError(ValueError):

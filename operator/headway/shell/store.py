@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from headway.core import pages
+from headway.core import items, pages
 from headway.core.actions import CreateJob, DeleteJob, Emit
 from headway.core.facts import AttemptRead, is_attempt
 from headway.core.identity import ANNOTATION_SUBMITTED
@@ -292,9 +292,9 @@ def with_pages(kube: Kube, execution: JSON) -> JSON:
         state = tasks[name] = {**tasks[name], "map": dict(tasks[name]["map"])}
         outputs = state["map"]["outputs"] = dict(state["map"].get("outputs") or {})
         for page, digest in digests.items():
-            hit = found.get((name, page))
-            if hit is not None and hit[0] == digest:
-                outputs[page] = hit[1]
+            hit = items.as_written(found, name, page, digest)
+            if hit is not None:
+                outputs[page] = hit
     return {**execution, "status": {**execution["status"], "tasks": tasks}}
 
 
